@@ -1,0 +1,169 @@
+"""Words and display tables for the book, generated from results.
+
+Every number a chapter states comes from here (or from a result JSON), never
+typed into prose.  The functions are pure: they take results and return strings
+or pandas DataFrames ready to display.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evidence.analysis import ProportionAnalysis
+    from evidence.results import MetaResult
+
+__all__ = [
+    "METHOD_NAMES",
+    "describe_heterogeneity",
+    "describe_pooled",
+    "fmt_ci",
+    "fmt_num",
+    "fmt_p",
+    "fmt_pct",
+    "panel_table",
+    "study_table",
+]
+
+METHOD_NAMES = {
+    "FE": "common-effect (inverse-variance) model",
+    "DL": "random-effects model, DerSimonian-Laird τ²",
+    "REML": "random-effects model, restricted maximum-likelihood τ²",
+    "PM": "random-effects model, Paule-Mandel τ²",
+    "ML": "random-effects model, maximum-likelihood τ²",
+    "HE": "random-effects model, Hedges τ²",
+    "SJ": "random-effects model, Sidik-Jonkman τ²",
+    "GLMM": "binomial-normal random-effects model (GLMM, exact binomial likelihood)",
+}
+MEASURE_NAMES = {
+    "PLO": "logit", "PFT": "Freeman-Tukey double arcsine", "PAS": "arcsine", "PR": "raw proportion",
+}
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def fmt_pct(p: float | None, digits: int = 1) -> str:
+    """``0.1282`` → ``"12.8%"``; missing → ``"n.r."``."""
+    if _missing(p):
+        return "n.r."
+    return f"{100 * float(p):.{digits}f}%"
+
+
+def fmt_num(x: float | None, digits: int = 2) -> str:
+    """Fixed-point number; missing → ``"n.r."``."""
+    if _missing(x):
+        return "n.r."
+    return f"{float(x):.{digits}f}"
+
+
+def fmt_ci(lower: float | None, upper: float | None, *, pct: bool = True,
+           digits: int = 1) -> str:
+    """``"4.1% to 33.5%"`` (or numbers when ``pct=False``)."""
+    f = fmt_pct if pct else fmt_num
+    return f"{f(lower, digits)} to {f(upper, digits)}"
+
+
+def fmt_p(p: float | None) -> str:
+    """p-value for prose: ``"p = 0.034"``, ``"p < 0.001"``."""
+    if _missing(p):
+        return "p not available"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def describe_pooled(res: ProportionAnalysis, what: str) -> str:
+    """One paragraph, in plain words, of what a pooled proportion says.
+
+    Parameters
+    ----------
+    res : ProportionAnalysis
+        The pooled outcome.
+    what : str
+        What the proportion is, e.g. ``"of treated patients had an objective response"``.
+    """
+    k = res.k
+    n = int(res.studies["total"].sum())
+    e = int(res.studies["events"].sum())
+    p = res.pooled
+    if k == 1:
+        row = res.studies.iloc[0]
+        return (f"Only one study ({row['label']}) reports this outcome, so nothing is pooled: "
+                f"{e} of {n} patients ({fmt_pct(p['estimate'])}, exact 95% CI "
+                f"{fmt_ci(p['ci_lower'], p['ci_upper'])}) {what}.")
+    text = (f"Across {k} studies with {n} patients ({e} events), an estimated "
+            f"{fmt_pct(p['estimate'])} {what} (95% CI {fmt_ci(p['ci_lower'], p['ci_upper'])}; "
+            f"{METHOD_NAMES[res.method]}).")
+    if res.method != "FE" and not _missing(p.get("pi_lower")):
+        text += (f" Allowing for the differences between studies, the proportion in a new "
+                 f"study like these would be expected between {fmt_pct(p['pi_lower'])} and "
+                 f"{fmt_pct(p['pi_upper'])} (95% prediction interval).")
+    if k < 5:
+        text += (f" With only {k} studies, the between-study variance and therefore the "
+                 "interval are imprecise; read the estimate as a summary of few, small trials.")
+    return text
+
+
+def describe_heterogeneity(result: MetaResult | None) -> str:
+    """τ², I² and the Q test in one sentence (``""`` without a model)."""
+    if result is None:
+        return "Heterogeneity cannot be assessed with a single study."
+    parts = [f"τ² = {fmt_num(result.tau2, 3)}"]
+    if not _missing(result.tau2_ci_lower):
+        parts[0] += f" (95% CI {fmt_num(result.tau2_ci_lower, 3)} to " \
+                    f"{fmt_num(result.tau2_ci_upper, 3)})"
+    parts.append(f"I² = {fmt_num(result.i2, 1)}%")
+    if not _missing(result.i2_ci_lower):
+        parts[-1] += f" (95% CI {fmt_num(result.i2_ci_lower, 1)}% to " \
+                     f"{fmt_num(result.i2_ci_upper, 1)}%)"
+    q = f"Q = {fmt_num(result.q, 2)} on {result.q_df} df, {fmt_p(result.q_pvalue)}"
+    if result.method == "GLMM":
+        q = "Wald-type test of heterogeneity: " + q
+    verdict = ("little statistical evidence of heterogeneity" if result.q_pvalue >= 0.10
+               else "statistical evidence that the studies differ more than chance allows")
+    return (f"Between-study heterogeneity: {', '.join(parts)}; {q} — {verdict}. With few "
+            "studies these tests have little power, so absence of evidence is not evidence of "
+            "homogeneity.")
+
+
+def study_table(res: ProportionAnalysis) -> pd.DataFrame:
+    """Display table: study, year, events/total, proportion with its CI, weight."""
+    import pandas as pd
+
+    s = res.studies
+    ci_name = "exact" if res.ci_method == "clopper-pearson" else "Wilson"
+    return pd.DataFrame({
+        "Study": s["label"],
+        "Year": s["year"].astype(int),
+        "Events / total": [f"{int(e)} / {int(n)}" for e, n in zip(s["events"], s["total"],
+                                                                  strict=True)],
+        f"Proportion (95% {ci_name} CI)": [
+            f"{fmt_pct(p)} ({fmt_ci(lo, hi)})"
+            for p, lo, hi in zip(s["proportion"], s["ci_lower"], s["ci_upper"], strict=True)],
+        "Weight": [fmt_pct(w) for w in s["weight"]],
+    })
+
+
+def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
+    """Display version of :func:`evidence.sensitivity.estimator_panel`."""
+    import pandas as pd
+
+    rows = []
+    for r in panel.to_dict("records"):
+        err = r.get("error")
+        ok = _missing(err) or err in ("", None)
+        rows.append({
+            "Measure": r["measure"],
+            "Method": r["method"] + (" + HK" if r.get("knha") else ""),
+            "Pooled (95% CI)": (
+                f"{fmt_pct(r['prop'])} ({fmt_ci(r['prop_ci_lower'], r['prop_ci_upper'])})"
+                if ok else "—"),
+            "95% PI": (fmt_ci(r.get("prop_pi_lower"), r.get("prop_pi_upper")) if ok else "—"),
+            "τ²": fmt_num(r.get("tau2"), 3) if ok else "—",
+            "I²": (fmt_num(r.get("i2"), 1) + "%") if ok else "—",
+            "Note": "" if ok else str(err),
+        })
+    return pd.DataFrame(rows)
