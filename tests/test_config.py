@@ -79,6 +79,14 @@ def test_template_parameters_must_be_typed_literals(tmp_path: Path) -> None:
     path.write_text(json.dumps(nb))
     with pytest.raises(ConfigError, match="outcome is not a literal"):
         read_template_parameters(path)
+    cell["source"] = "analysis_id: str = 'x'\ndata_dir: str = 'data'  # a=b"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ConfigError, match="papermill cannot parse"):
+        read_template_parameters(path)
+    cell["source"] = "analysis_id: str | None = 'x'"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ConfigError, match="papermill cannot parse"):
+        read_template_parameters(path)
     cell["source"] = "analysis_id = 'x'"
     path.write_text(json.dumps(nb))
     with pytest.raises(ConfigError, match="must be 'name: type = literal'"):
@@ -92,8 +100,9 @@ def test_template_parameters_must_be_typed_literals(tmp_path: Path) -> None:
 def test_parameter_types() -> None:
     params = read_template_parameters(REPO / "notebooks" / "pool_proportions.ipynb")
     assert params["outcome"].required
-    assert params["arm"].accepts(None) and params["arm"].accepts("x")
-    assert not params["arm"].accepts(3)
+    assert params["arm_role"].accepts("control") and not params["arm_role"].accepts(None)
+    assert not params["arm_role"].accepts(3)
+    assert params["subgroup_by"].comment.startswith("study column")
     assert params["knha"].accepts(True) and not params["knha"].accepts("yes")
     assert not params["question"].accepts(True)
 

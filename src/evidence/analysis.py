@@ -34,10 +34,12 @@ __all__ = [
     "METHODS",
     "AnalysisContext",
     "ProportionAnalysis",
+    "leave_one_out",
     "open_analysis",
     "pool_proportions",
     "pool_table",
     "read_digest",
+    "subgroups",
 ]
 
 MEASURES = ("PLO", "PFT", "PAS", "PR")
@@ -110,22 +112,37 @@ class AnalysisContext:
         return _select(self.registry, query).reset_index(drop=True)
 
     def outcome_table(self, outcome: str, *, arm: str | None = None,
-                      subgroup: str | None = "", use: str = "primary") -> pd.DataFrame:
+                      arm_role: str | None = None, subgroup: str | None = "",
+                      use: str = "primary") -> pd.DataFrame:
         """Counts of one outcome joined with study characteristics, by year then label.
+
+        Parameters
+        ----------
+        outcome : str
+            A name from ``outcome_types.csv``.
+        arm, arm_role : str or None
+            Select an arm by name, or by role (``experimental``/``control``);
+            None matches any.
+        subgroup : str or None
+            ``""`` for the whole population, a ``key=value`` subgroup, or None for all.
 
         Raises
         ------
         LookupError
             When no registry row matches (the message lists what exists).
         """
-        rows = self.query("outcomes", use=use, outcome=outcome, arm=arm, subgroup=subgroup)
+        filters: dict[str, Any] = {"outcome": outcome, "arm": arm, "subgroup": subgroup}
+        if arm_role is not None:
+            filters["arm_role"] = arm_role
+        rows = self.query("outcomes", use=use, **filters)
         if rows.empty:
             avail = self.registry.outcomes
-            avail = avail[avail["outcome"] == outcome][["arm", "subgroup"]].drop_duplicates()
+            avail = avail[avail["outcome"] == outcome][["arm", "arm_role", "subgroup"]]
+            combos = sorted({tuple(r) for r in avail.fillna("").to_numpy().tolist()})
             raise LookupError(
-                f"no registry rows for outcome={outcome!r}, arm={arm!r}, subgroup={subgroup!r}"
-                f" in {self.data_dir}/outcomes.csv; rows of that outcome have (arm, subgroup): "
-                f"{[tuple(r) for r in avail.fillna('').to_numpy().tolist()]}")
+                f"no registry rows for outcome={outcome!r}, arm={arm!r}, arm_role={arm_role!r}, "
+                f"subgroup={subgroup!r} in {self.data_dir}/outcomes.csv; rows of that outcome "
+                f"have (arm, arm_role, subgroup): {combos}")
         studies = self.registry.studies.drop(columns=["source", "notes"], errors="ignore")
         table = rows.merge(studies, on="study_id", how="left", validate="many_to_one")
         return table.sort_values(["year", "label", "arm", "subgroup"]).reset_index(drop=True)
@@ -138,6 +155,14 @@ class AnalysisContext:
             raise FileNotFoundError(f"{path} does not exist; list {analysis_id!r} under "
                                     "'after:' of this analysis in analyses.yml")
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def upstream_results(self, root: str | Path = ".") -> dict[str, dict[str, Any]]:
+        """Results of the analyses listed under this analysis's ``after:`` in
+        ``analyses.yml``, in that order (each read is recorded)."""
+        from evidence.config import load_config
+
+        config = load_config(root)
+        return {aid: self.result(aid) for aid in config.get(self.analysis_id).after}
 
     def save(self, payload: dict[str, Any], table: pd.DataFrame | None = None) -> Path:
         """Write ``results/<id>.json`` (and ``<id>.csv`` for a study table).
@@ -198,7 +223,7 @@ def open_analysis(analysis_id: str, data_dir: str = "data",
 class ProportionAnalysis:
     """A pooled single-proportion outcome: the model and the per-study table."""
 
-    result: MetaResult | None
+    result: MetaResult
     studies: pd.DataFrame
     measure: str
     method: str
@@ -227,7 +252,7 @@ class ProportionAnalysis:
             "patients": int(self.studies["total"].sum()),
             "events": int(self.studies["events"].sum()),
             "studies": studies,
-            "model": self.result.model_dict() if self.result is not None else None,
+            "model": self.result.model_dict() if self.k > 1 else None,
             "pooled": self.pooled,
             "note": self.note,
         }
@@ -252,10 +277,11 @@ def pool_proportions(events: Any, totals: Any, study_ids: Any = None, *, measure
 
     Returns
     -------
-    (MetaResult or None, dict)
-        The model (None when k = 1) and the ``pooled`` block on the proportion
-        scale.  With k = 1 the study's own proportion and exact Clopper-Pearson
-        interval are returned, not a pooled value.
+    (MetaResult, dict)
+        The model and the ``pooled`` block on the proportion scale.  With k = 1
+        nothing is pooled: the ``pooled`` block holds the study's own proportion
+        and exact Clopper-Pearson interval (with a ``warning`` saying so), and the
+        model is that single study's common-effect fit, for drawing only.
     """
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; allowed: {', '.join(MEASURES)}")
@@ -269,14 +295,17 @@ def pool_proportions(events: Any, totals: Any, study_ids: Any = None, *, measure
     if k == 0:
         raise ValueError("no studies to pool (k = 0)")
     if k == 1:
-        from evidence.effects import proportion_ci
+        from evidence.effects import escalc, proportion_ci
+        from evidence.pooling import rma
 
         lo, hi = proportion_ci(xi, ni, method="clopper-pearson", level=level)
         p = float(xi[0] / ni[0])
-        return None, {"estimate": p, "ci_lower": float(lo[0]), "ci_upper": float(hi[0]),
-                      "pi_lower": None, "pi_upper": None, "transform": "none",
-                      "warning": "k = 1: the study's own proportion with its exact "
-                                 "(Clopper-Pearson) interval; nothing was pooled."}
+        # the single study as a model object, so that plots can draw it (not pooled)
+        single = rma(escalc("PLO", xi=xi, ni=ni, study_ids=ids), method="FE", level=level)
+        return single, {"estimate": p, "ci_lower": float(lo[0]), "ci_upper": float(hi[0]),
+                        "pi_lower": None, "pi_upper": None, "transform": "none",
+                        "warning": "k = 1: the study's own proportion with its exact "
+                                   "(Clopper-Pearson) interval; nothing was pooled."}
     if method == "GLMM":
         if knha:
             raise ValueError("knha applies to rma methods, not to the GLMM")
@@ -313,10 +342,47 @@ def pool_table(table: pd.DataFrame, *, measure: str = "PLO", method: str = "REML
     studies["proportion"] = studies["events"] / studies["total"]
     studies["ci_lower"] = lo
     studies["ci_upper"] = hi
-    if result is None or not np.all(np.isfinite(result.weights)):
-        studies["weight"] = np.nan if result is not None else 1.0
-    else:
-        studies["weight"] = np.asarray(result.weights) / 100.0
+    weights = np.asarray(result.weights, dtype=float)
+    studies["weight"] = weights / 100.0 if np.all(np.isfinite(weights)) else np.nan
     note = pooled.get("warning") or ""
     return ProportionAnalysis(result, studies, measure if method != "GLMM" else "PLO", method,
                               knha, ci_method, pooled, note)
+
+
+def leave_one_out(pa: ProportionAnalysis) -> Any:
+    """Leave-one-out refits of a pooled proportion with its own model.
+
+    The GLMM is refitted with :func:`evidence.glmm.glmm_leave_one_out`; rma
+    models with :func:`evidence.sensitivity.leave_one_out`.  Needs k >= 3.
+    """
+    if pa.k < 3:
+        raise ValueError(f"leave-one-out needs at least 3 studies, got k = {pa.k}")
+    s = pa.studies
+    if pa.method == "GLMM":
+        from evidence.glmm import glmm_leave_one_out
+
+        return glmm_leave_one_out(s["events"], s["total"], s["study_id"])
+    from evidence.effects import escalc
+    from evidence.sensitivity import leave_one_out as loo
+
+    es = escalc(pa.measure, xi=s["events"], ni=s["total"], study_ids=s["study_id"])
+    return loo(es, method=pa.method, knha=pa.knha)
+
+
+def subgroups(pa: ProportionAnalysis, table: pd.DataFrame, by: str, *,
+              method: str = "REML") -> Any:
+    """Pool within each level of a study column and test the difference (Q-between).
+
+    Uses the logit measure with an rma estimator (``REML`` by default, or the
+    analysis's own method when it is not the GLMM).
+    """
+    from evidence.effects import escalc
+    from evidence.regression import subgroup_analysis
+
+    if by not in table.columns:
+        raise KeyError(f"no study column {by!r} to form subgroups; columns: "
+                       f"{sorted(table.columns)}")
+    groups = table[by].fillna("not reported").replace("", "not reported").astype(str)
+    es = escalc("PLO", xi=table["events"], ni=table["total"], study_ids=table["study_id"])
+    fit_method = pa.method if pa.method != "GLMM" else method
+    return subgroup_analysis(es, list(groups), method=fit_method, knha=pa.knha)

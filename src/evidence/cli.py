@@ -96,7 +96,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
         return 1
     out = {"measure": args.measure if args.method != "GLMM" else "PLO",
            "method": args.method, "knha": args.knha, "k": len(ids),
-           "model": result.model_dict() if result is not None else None,
+           "model": result.model_dict() if len(ids) > 1 else None,
            "pooled": pooled}
     print(json.dumps(out, indent=1))
     return 0

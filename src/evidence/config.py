@@ -32,6 +32,8 @@ __all__ = [
 RUNNER_PARAMETERS = ("analysis_id", "data_dir", "results_dir")
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: What papermill's parameter parser accepts as an annotation (it warns otherwise).
+_PAPERMILL_ANNOTATION = re.compile(r"\w[\w\[\],\s]*")
 _TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
     "int": (int,),
@@ -188,9 +190,15 @@ def read_template_parameters(path: Path) -> dict[str, TemplateParameter]:
                 "parameters are injected)") from exc
         line = lines[node.lineno - 1]
         comment = line.split("#", 1)[1].strip() if "#" in line else ""
+        annotation = ast.unparse(node.annotation)
+        if "=" in comment or not _PAPERMILL_ANNOTATION.fullmatch(annotation):
+            raise ConfigError(
+                f"{path}: parameters cell line {node.lineno}: papermill cannot parse "
+                f"{line.strip()!r} (use a plain type such as str, int, float, bool, "
+                "list[str], and no '=' in the comment)")
         params[node.target.id] = TemplateParameter(
             name=node.target.id,
-            annotation=ast.unparse(node.annotation),
+            annotation=annotation,
             default=default,
             comment=comment,
             required=comment.startswith("required:"),

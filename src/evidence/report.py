@@ -19,13 +19,17 @@ if TYPE_CHECKING:
 __all__ = [
     "METHOD_NAMES",
     "describe_heterogeneity",
+    "describe_loo",
     "describe_pooled",
+    "describe_subgroups",
     "fmt_ci",
     "fmt_num",
     "fmt_p",
     "fmt_pct",
+    "loo_table",
     "panel_table",
     "study_table",
+    "subgroup_table",
 ]
 
 METHOD_NAMES = {
@@ -108,8 +112,8 @@ def describe_pooled(res: ProportionAnalysis, what: str) -> str:
 
 
 def describe_heterogeneity(result: MetaResult | None) -> str:
-    """τ², I² and the Q test in one sentence (``""`` without a model)."""
-    if result is None:
+    """τ², I² and the Q test in one sentence."""
+    if result is None or result.k < 2:
         return "Heterogeneity cannot be assessed with a single study."
     parts = [f"τ² = {fmt_num(result.tau2, 3)}"]
     if not _missing(result.tau2_ci_lower):
@@ -159,11 +163,75 @@ def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
             "Measure": r["measure"],
             "Method": r["method"] + (" + HK" if r.get("knha") else ""),
             "Pooled (95% CI)": (
-                f"{fmt_pct(r['prop'])} ({fmt_ci(r['prop_ci_lower'], r['prop_ci_upper'])})"
-                if ok else "—"),
+                f"{fmt_pct(r['proportion'])} "
+                f"({fmt_ci(r['prop_ci_lower'], r['prop_ci_upper'])})" if ok else "—"),
             "95% PI": (fmt_ci(r.get("prop_pi_lower"), r.get("prop_pi_upper")) if ok else "—"),
             "τ²": fmt_num(r.get("tau2"), 3) if ok else "—",
             "I²": (fmt_num(r.get("i2"), 1) + "%") if ok else "—",
             "Note": "" if ok else str(err),
         })
     return pd.DataFrame(rows)
+
+
+def loo_table(loo: Any, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Display table of a leave-one-out analysis (rma or GLMM refits)."""
+    import pandas as pd
+
+    ids = list(getattr(loo, "omitted", None) or loo.study_ids)
+    est = getattr(loo, "back_estimate", None)
+    if est is None:
+        est, lo, hi = loo.prop, loo.prop_ci_lower, loo.prop_ci_upper
+    else:
+        lo, hi = loo.back_ci_lower, loo.back_ci_upper
+    labels = labels or {}
+    return pd.DataFrame({
+        "Study omitted": [labels.get(i, i) for i in ids],
+        "Pooled without it (95% CI)": [f"{fmt_pct(e)} ({fmt_ci(a, b)})"
+                                       for e, a, b in zip(est, lo, hi, strict=True)],
+        "τ²": [fmt_num(t, 3) for t in loo.tau2],
+        "I²": [fmt_num(i, 1) + "%" for i in loo.i2],
+    })
+
+
+def describe_loo(loo: Any, full: dict[str, Any], labels: dict[str, str] | None = None) -> str:
+    """Which omitted study moves the pooled proportion most, in words."""
+    ids = list(getattr(loo, "omitted", None) or loo.study_ids)
+    est = getattr(loo, "back_estimate", None)
+    if est is None:
+        est = loo.prop
+    labels = labels or {}
+    shift = [abs(float(e) - full["estimate"]) if not _missing(float(e)) else -1.0 for e in est]
+    i = max(range(len(shift)), key=shift.__getitem__)
+    return (f"Omitting one study at a time moves the pooled proportion between "
+            f"{fmt_pct(min(est))} and {fmt_pct(max(est))} (all studies: "
+            f"{fmt_pct(full['estimate'])}); the most influential study is "
+            f"{labels.get(ids[i], ids[i])}: without it the estimate is {fmt_pct(est[i])}.")
+
+
+def subgroup_table(sub: Any) -> pd.DataFrame:
+    """Display table of a subgroup analysis."""
+    import pandas as pd
+
+    frame = sub.summary_frame()
+    return pd.DataFrame({
+        "Subgroup": [str(g).replace("_", " ") for g in frame.index],
+        "k": frame["k"].astype(int).to_numpy(),
+        "Pooled (95% CI)": [f"{fmt_pct(e)} ({fmt_ci(a, b)})" for e, a, b in zip(
+            frame["back_estimate"], frame["back_ci_lower"], frame["back_ci_upper"],
+            strict=True)],
+        "I²": [fmt_num(i, 1) + "%" if k > 1 else "—" for i, k in zip(frame["i2"], frame["k"],
+                                                                   strict=True)],
+        "Note": ["single study: not pooled" if s else "" for s in frame["single_study"]],
+    })
+
+
+def describe_subgroups(sub: Any, by: str) -> str:
+    """The test for subgroup differences in words."""
+    what = by.replace("_", " ")
+    text = (f"Test for differences between subgroups by {what}: Q = {fmt_num(sub.q_between, 2)} "
+            f"on {sub.q_between_df} df, {fmt_p(sub.q_between_pvalue)} "
+            f"({METHOD_NAMES[sub.method]} within subgroups, logit scale).")
+    if sub.single_study:
+        text += (" Subgroups with a single study are shown but not pooled; the comparison "
+                 "rests on very few trials and is exploratory.")
+    return text
