@@ -1,0 +1,91 @@
+"""evidence.report: the words and display tables the book shows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from evidence import report
+from evidence.analysis import pool_table
+
+
+def table(events: list[int], totals: list[int]) -> pd.DataFrame:
+    k = len(events)
+    return pd.DataFrame({"study_id": [f"s{i}" for i in range(k)],
+                         "label": [f"Study {i}" for i in range(k)],
+                         "year": [2000 + i for i in range(k)], "events": events,
+                         "total": totals})
+
+
+def test_formatters() -> None:
+    assert report.fmt_pct(0.12823) == "12.8%"
+    assert report.fmt_pct(None) == report.fmt_pct(float("nan")) == "n.r."
+    assert report.fmt_ci(0.0388, 0.3488) == "3.9% to 34.9%"
+    assert report.fmt_ci(0.156, 0.62, pct=False, digits=3) == "0.156 to 0.620"
+    assert report.fmt_p(0.00049) == "p < 0.001" and report.fmt_p(0.0684) == "p = 0.068"
+    assert report.fmt_p(None) == "p not available"
+
+
+def test_describe_pooled_states_estimate_intervals_and_caution() -> None:
+    res = pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]), method="REML")
+    text = report.describe_pooled(res, "responded")
+    assert text.startswith("Across 5 studies with 60 patients (7 events), an estimated 12.8% "
+                           "responded (95% CI 3.9% to 34.9%;")
+    assert "prediction interval" in text and "1.3% and 62.7%" in text
+    fe = report.describe_pooled(pool_table(table([1, 2, 3, 4, 5], [10] * 5), method="FE"), "x")
+    assert "prediction interval" not in fe and "With only" not in fe
+    few = report.describe_pooled(pool_table(table([1, 2], [10, 10]), method="REML"), "x")
+    assert "With only 2 studies" in few
+
+
+def test_single_study_is_described_as_not_pooled() -> None:
+    res = pool_table(table([4], [8]))
+    text = report.describe_pooled(res, "were progression-free")
+    assert text.startswith("Only one study (Study 0) reports this outcome, so nothing is pooled")
+    assert "4 of 8 patients (50.0%, exact 95% CI 15.7% to 84.3%)" in text
+    assert report.describe_heterogeneity(res.result).startswith("Heterogeneity cannot")
+
+
+def test_heterogeneity_sentence() -> None:
+    res = pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]), method="REML")
+    text = report.describe_heterogeneity(res.result)
+    assert "τ² = 1.111 (95% CI 0.000 to 11.178)" in text
+    assert "I² = 52.4%" in text and "Q = 8.72 on 4 df, p = 0.068" in text
+    assert "evidence that the studies differ more than chance allows" in text  # p < 0.10
+    glmm = report.describe_heterogeneity(pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]),
+                                                    method="GLMM").result)
+    assert "Wald-type test of heterogeneity" in glmm
+
+
+def test_tables() -> None:
+    res = pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]), method="REML")
+    st = report.study_table(res)
+    assert st.columns.tolist() == ["Study", "Year", "Events / total",
+                                   "Proportion (95% exact CI)", "Weight"]
+    assert st.loc[0, "Events / total"] == "0 / 7"
+    assert st.loc[0, "Proportion (95% exact CI)"].startswith("0.0% (0.0% to 41.0%)")
+    from evidence.sensitivity import estimator_panel
+
+    panel = report.panel_table(estimator_panel([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]))
+    assert len(panel) == 32 and (panel["Note"] == "").all()
+    assert panel.loc[(panel["Measure"] == "PLO") & (panel["Method"] == "REML + HK"),
+                     "Pooled (95% CI)"].iloc[0].startswith("12.8%")
+
+
+@pytest.mark.parametrize("method", ["GLMM", "REML"])
+def test_leave_one_out_and_subgroup_words(method: str) -> None:
+    from evidence.analysis import leave_one_out, subgroups
+
+    t = table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8])
+    t["group"] = ["a", "a", "b", "b", "c"]
+    res = pool_table(t, method=method)
+    loo = leave_one_out(res)
+    labels = dict(zip(t["study_id"], t["label"], strict=True))
+    assert len(report.loo_table(loo, labels)) == 5
+    assert "the most influential study is Study 4" in report.describe_loo(loo, res.pooled,
+                                                                           labels)
+    sub = subgroups(res, t, "group")
+    shown = report.subgroup_table(sub)
+    assert shown["Note"].tolist() == ["", "", "single study: not pooled"]
+    assert "Test for differences between subgroups by group: Q = " in \
+        report.describe_subgroups(sub, "group")
