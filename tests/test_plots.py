@@ -454,7 +454,8 @@ def test_flow_diagram_small_multiples_with_missing_stages() -> None:
     assert sum(t.endswith("n.r.") for t in box_texts) == 2
     assert "Screened\nn = 139" in box_texts
     assert "With HER2+ CTCs\nn = 7 (9%)" in box_texts  # 7 of 80
-    assert "With HER2+ CTCs\nn = 24" in box_texts  # previous stage not reported
+    # the previous stage is not reported: the share refers to the last reported one
+    assert "With HER2+ CTCs\nn = 24 (8%)" in box_texts  # 24 of 283 screened
     assert [t.get_text() for t in artists(ax, "flow_trial")] == list(flow_table()["label"])
 
 

@@ -64,6 +64,9 @@ def test_tables() -> None:
                                    "Proportion (95% exact CI)", "Weight"]
     assert st.loc[0, "Events / total"] == "0 / 7"
     assert st.loc[0, "Proportion (95% exact CI)"].startswith("0.0% (0.0% to 41.0%)")
+    glmm = report.study_table(pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]),
+                                         method="GLMM"))
+    assert "Weight" not in glmm.columns
     from evidence.sensitivity import estimator_panel
 
     panel = report.panel_table(estimator_panel([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]))

@@ -153,3 +153,12 @@ def test_methods_table_reads_what_was_run(tmp_path) -> None:
     assert table.loc[0, "Per-study CI"] == "exact (Clopper–Pearson)"
     assert table.loc[1, "Model"] == "none (single study)"
     assert table.loc[1, "Outcome"] == "her2_ctc_screening_yield"
+
+
+def test_flow_display_names() -> None:
+    flow = pd.DataFrame({"study_id": ["a"], "label": ["A"], "year": [2000], "screened": [1],
+                         "with_ctcs": [1], "her2_positive_ctcs": [1], "treated": [1],
+                         "evaluable": [1]})
+    assert synthesis.flow_display(flow).columns.tolist() == [
+        "Trial", "Year", "Screened", "With CTCs", "With HER2+ CTCs", "Treated or randomised",
+        "Analysed for response"]

@@ -1110,8 +1110,8 @@ def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
                  max_columns: int = 5) -> Figure:
     """PRISMA-style patient flow: a vertical chain of boxes per trial.
 
-    Each box shows a stage and its count with the percentage of the previous
-    stage; missing counts appear as "n.r." (not reported) in a dashed box.
+    Each box shows a stage and its count with the percentage of the last
+    reported stage before it; missing counts appear as "n.r." (not reported) in a dashed box.
     Several trials are drawn side by side as small multiples, wrapping after
     ``max_columns`` trials.
 
@@ -1190,7 +1190,8 @@ def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
                             arrowprops={"arrowstyle": "-|>", "color": PALETTE["grey"],
                                         "linewidth": 0.9, "shrinkA": 0, "shrinkB": 0},
                             gid="flow_arrow")
-            previous = n
+            if n is not None:  # percentages refer to the last stage that was reported
+                previous = n
     ax.set_xlim(0, n_cols)
     ax.set_ylim(-n_grid_rows * block + 0.2, 0.1)
     ax.set_axis_off()

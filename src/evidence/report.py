@@ -134,12 +134,15 @@ def describe_heterogeneity(result: MetaResult | None) -> str:
 
 
 def study_table(res: ProportionAnalysis) -> pd.DataFrame:
-    """Display table: study, year, events/total, proportion with its CI, weight."""
+    """Display table: study, year, events/total, proportion with its CI, weight.
+
+    The weight column is left out when the model defines no weights (the GLMM).
+    """
     import pandas as pd
 
     s = res.studies
     ci_name = "exact" if res.ci_method == "clopper-pearson" else "Wilson"
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "Study": s["label"],
         "Year": s["year"].astype(int),
         "Events / total": [f"{int(e)} / {int(n)}" for e, n in zip(s["events"], s["total"],
@@ -149,6 +152,9 @@ def study_table(res: ProportionAnalysis) -> pd.DataFrame:
             for p, lo, hi in zip(s["proportion"], s["ci_lower"], s["ci_upper"], strict=True)],
         "Weight": [fmt_pct(w) for w in s["weight"]],
     })
+    if s["weight"].isna().all():  # the GLMM has no study weights (as in metafor)
+        frame = frame.drop(columns="Weight")
+    return frame
 
 
 def panel_table(panel: pd.DataFrame) -> pd.DataFrame:

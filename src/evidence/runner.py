@@ -170,7 +170,9 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
     try:
         papermill.execute_notebook(
             template, str(tmp), parameters=params, kernel_name="python3", cwd=root,
-            progress_bar=False, log_output=False, report_mode=False)
+            progress_bar=False, log_output=False, report_mode=False,
+            # the kernel's own start-up/shut-down log lines are noise for readers
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         if not results[0].is_file():
             raise RuntimeError(f"the notebook did not write results/{analysis.id}.json "
                                "(a template must end with ctx.save(...))")

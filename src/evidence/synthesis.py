@@ -24,6 +24,7 @@ __all__ = [
     "describe_feasibility",
     "describe_within_study",
     "feasibility",
+    "flow_display",
     "flow_table",
     "methods_table",
     "nns_claim",
@@ -91,6 +92,16 @@ def flow_table(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
         frame[stage] = frame[stage].astype("Int64")
     cols = ["study_id", "label", "year", *[s for s, _ in FLOW_STAGES]]
     return frame[cols].sort_values(["year", "label"]).reset_index(drop=True)
+
+
+FLOW_NAMES = {"label": "Trial", "year": "Year", "screened": "Screened",
+              "with_ctcs": "With CTCs", "her2_positive_ctcs": "With HER2+ CTCs",
+              "treated": "Treated or randomised", "evaluable": "Analysed for response"}
+
+
+def flow_display(flow: pd.DataFrame) -> pd.DataFrame:
+    """:func:`flow_table` with reader-facing column names (no study ids)."""
+    return flow.drop(columns=["study_id"]).rename(columns=FLOW_NAMES)
 
 
 def nns_per_trial(table: pd.DataFrame) -> pd.DataFrame:
