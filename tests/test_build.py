@@ -105,3 +105,25 @@ def test_sync_toc_writes_only_on_change(tmp_path: Path) -> None:
     assert sync_toc(config) is True
     assert sync_toc(config) is False
     assert build_book.__doc__
+
+
+@pytest.mark.parametrize(("path", "old", "new", "message"), [
+    ("data/outcomes.csv", "objective_response,,1,10", "objective_response,,-1,10",
+     "outcomes.csv:2: events"),
+    ("analyses.yml", "toc:\n", "toc: [\n", "not valid YAML"),
+    ("analyses.yml", "label: screening", "threshold: 2.5", "must be int"),
+])
+def test_bad_input_keeps_book_and_inputs(book: Path, capsys: pytest.CaptureFixture[str],
+                                         path: str, old: str, new: str, message: str) -> None:
+    html = tree_digest(book / "_build" / "html")
+    target = book / path
+    original = target.read_bytes()
+    try:
+        replace_in(target, old, new)
+        edited = target.read_bytes()
+        assert main(["build", "--root", str(book), "--data", str(book / "data"), "-q"]) == 1
+        assert message in capsys.readouterr().err
+        assert tree_digest(book / "_build" / "html") == html
+        assert target.read_bytes() == edited  # what the user wrote is never modified
+    finally:
+        target.write_bytes(original)
