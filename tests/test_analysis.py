@@ -139,3 +139,27 @@ def test_leave_one_out_uses_the_analysis_model() -> None:
     assert reml.method == "REML"
     # omitting Verschoor 2024 (4/8) lowers the pooled proportion most
     assert int(np.argmin(glmm.prop)) == 4 and int(np.argmin(reml.back_estimate)) == 4
+
+
+def test_files_and_environment_reads_are_recorded(ctx: ea.AnalysisContext,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root = ctx.data_dir.parent
+    monkeypatch.chdir(root)
+    (root / "refs").mkdir()
+    (root / "refs" / "a.json").write_text("{}")
+    assert [p.name for p in ctx.files("refs", "*.json")] == ["a.json"]
+    query = ctx.inputs[-1]
+    assert query == {"table": "files", "path": "refs", "pattern": "*.json"}
+    first = ea.read_digest(ctx.registry, query, root)
+    (root / "refs" / "b.json").write_text("{}")  # a new file counts
+    second = ea.read_digest(ctx.registry, query, root)
+    assert second != first
+    (root / "refs" / "a.json").write_text("{ }")  # so does a changed one
+    assert ea.read_digest(ctx.registry, query, root) != second
+    versions = ctx.versions(["numpy"])
+    assert set(versions) == {"Python", "numpy"}
+    env = ctx.inputs[-1]
+    assert ea.read_digest(ctx.registry, env) == ea.read_digest(ctx.registry, env)
+    types = ctx.query("outcome_types")
+    assert "objective_response" in set(types["outcome"])
+    assert ctx.inputs[-1] == {"table": "outcome_types", "filters": {}}

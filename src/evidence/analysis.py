@@ -44,7 +44,8 @@ __all__ = [
 
 MEASURES = ("PLO", "PFT", "PAS", "PR")
 METHODS = ("FE", "DL", "REML", "PM", "ML", "HE", "SJ", "GLMM")
-_TABLES = ("outcomes", "effects", "transitions", "studies", "result")
+_TABLES = ("outcomes", "effects", "transitions", "studies", "outcome_types", "result",
+           "files", "environment")
 
 
 def _frame_digest(frame: pd.DataFrame) -> str:
@@ -79,6 +80,18 @@ def read_digest(registry: Any, query: dict[str, Any], root: str | Path = ".") ->
     if table == "result":
         path = Path(root) / "results" / f"{query['id']}.json"
         return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    if table == "files":
+        h = hashlib.sha256()
+        base = Path(root) / query["path"]
+        for path in sorted(base.glob(query["pattern"])):
+            if path.is_file():
+                h.update(path.relative_to(base).as_posix().encode() + b"\0" + path.read_bytes())
+        return h.hexdigest()
+    if table == "environment":
+        from evidence.provenance import dependency_versions
+
+        versions = dependency_versions(query["packages"])
+        return hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()
     rows = _select(registry, query)
     digest = _frame_digest(rows)
     if table != "studies" and "study_id" in rows.columns:
@@ -102,11 +115,12 @@ class AnalysisContext:
             self.inputs.append(query)
 
     def query(self, table: str, use: str = "primary", **filters: Any) -> pd.DataFrame:
-        """Rows of ``table`` (``outcomes``, ``effects``, ``transitions``, ``studies``)
-        whose columns equal the given filters (``None`` = any), recorded."""
+        """Rows of ``table`` (``outcomes``, ``effects``, ``transitions``, ``studies``,
+        ``outcome_types``) whose columns equal the given filters (``None`` = any),
+        recorded."""
         query: dict[str, Any] = {"table": table,
                                  "filters": {k: v for k, v in sorted(filters.items())}}
-        if table != "studies":
+        if table in ("outcomes", "effects", "transitions"):
             query["use"] = use
         self._record(query)
         return _select(self.registry, query).reset_index(drop=True)
@@ -155,6 +169,20 @@ class AnalysisContext:
             raise FileNotFoundError(f"{path} does not exist; list {analysis_id!r} under "
                                     "'after:' of this analysis in analyses.yml")
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def files(self, path: str, pattern: str = "*") -> list[Path]:
+        """Files below ``path`` (relative to the book root) matching ``pattern``,
+        recorded so that the analysis re-runs when any of them changes or appears."""
+        self._record({"table": "files", "path": Path(path).as_posix(), "pattern": pattern})
+        return sorted(p for p in Path(path).glob(pattern) if p.is_file())
+
+    def versions(self, packages: list[str] | tuple[str, ...]) -> dict[str, str]:
+        """Python and package versions, recorded so that the analysis re-runs when
+        the environment changes."""
+        from evidence.provenance import dependency_versions
+
+        self._record({"table": "environment", "packages": list(packages)})
+        return dependency_versions(packages)
 
     def upstream_results(self, root: str | Path = ".") -> dict[str, dict[str, Any]]:
         """Results of the analyses listed under this analysis's ``after:`` in
