@@ -162,3 +162,32 @@ def test_flow_display_names() -> None:
     assert synthesis.flow_display(flow).columns.tolist() == [
         "Trial", "Year", "Screened", "With CTCs", "With HER2+ CTCs", "Treated or randomised",
         "Analysed for response"]
+
+
+def test_sof_rows_for_ratios_two_arm_and_transitions() -> None:
+    studies = pd.DataFrame({"study_id": ["v", "t"], "label": ["V 2024", "T 2018"],
+                            "randomized": ["no", "yes"]})
+    hr = {"measure": "HR", "k": 2, "method": "REML", "outcome": "pfs",
+          "pooled": {"estimate": 0.36, "ci_lower": 0.2, "ci_upper": 0.65,
+                     "pi_lower": 0.2, "pi_upper": 0.65}, "model": {"i2": 0.0}}
+    row = synthesis.sof_rows(hr, "PFS HR", studies)[0]
+    assert row["scale"] == "ratio" and row["patients"] is None
+    assert row["certainty"] == "only 2 studies; populations and agents differ between studies"
+    two_arm = {"effects": [
+        {"study_id": "v", "outcome": "objective_response", "measure": "RR", "n1i": 8,
+         "n2i": 25, "estimate": 2.5, "ci_lower": 0.88, "ci_upper": 7.1},
+        {"study_id": "v", "outcome": "objective_response", "measure": "OR", "n1i": 8,
+         "n2i": 25, "estimate": 4.0, "ci_lower": 0.7, "ci_upper": 21.8},
+        {"study_id": "t", "outcome": "ctc_persistence", "measure": "RR", "n1i": 31,
+         "n2i": 32, "estimate": 1.29, "ci_lower": 0.38, "ci_upper": 4.4}]}
+    rows = synthesis.sof_rows(two_arm, "Two-arm", studies)
+    assert [r["analysis"] for r in rows] == [
+        "Two-arm: V 2024, objective response (risk ratio)",
+        "Two-arm: T 2018, ctc persistence (risk ratio)"]
+    assert rows[0]["certainty"].endswith("non-randomised comparison")
+    assert rows[1]["certainty"].endswith("; randomised")
+    rates = {"rates": [
+        {"label": "zero → low", "identified": True, "total": 51, "proportion": 25 / 51,
+         "ci_lower": 0.35, "ci_upper": 0.63},
+        {"label": "low → zero", "identified": False, "total": 125, "proportion": None}]}
+    assert [r["analysis"] for r in synthesis.sof_rows(rates, "Shi")] == ["Shi: zero → low"]

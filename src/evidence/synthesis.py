@@ -208,19 +208,20 @@ def describe_feasibility(f: dict[str, Any]) -> str:
             f"loss between eligibility and treatment.")
 
 
-def certainty_notes(k: int, patients: int, i2: float | None, ci_lower: float | None,
-                    ci_upper: float | None, design: str = "") -> str:
+def certainty_notes(k: int, patients: int | None, i2: float | None,
+                    ci_lower: float | None, ci_upper: float | None, design: str = "") -> str:
     """Plain-language reasons to be cautious, by explicit rules.
 
-    Single study; fewer than five studies; fewer than 100 patients; I² above 50%;
-    a 95% CI wider than 30 percentage points (proportions); non-randomised design.
+    Single study; fewer than five studies; fewer than 100 patients (when known); I²
+    above 50%; a 95% CI wider than 30 percentage points (proportions); and a design
+    note passed by the caller (e.g. non-randomised comparison).
     """
     notes = []
     if k == 1:
         notes.append("single study, not pooled")
     elif k < 5:
         notes.append(f"only {k} studies")
-    if patients < 100:
+    if patients is not None and patients < 100:
         notes.append(f"{patients} patients: imprecise")
     if i2 is not None and not math.isnan(i2) and i2 > 50:
         notes.append(f"substantial heterogeneity (I² {fmt_num(i2, 0)}%)")
@@ -231,19 +232,77 @@ def certainty_notes(k: int, patients: int, i2: float | None, ci_lower: float | N
     return "; ".join(notes) if notes else "no major concern by these rules"
 
 
-def sof_rows(result: dict[str, Any], title: str) -> list[dict[str, Any]]:
+def sof_rows(result: dict[str, Any], title: str,
+             studies: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Summary-of-findings rows of one result JSON.
 
-    A result may carry its own ``summary_of_findings`` list (two-arm and
-    hazard-ratio analyses do); a pooled-proportion result is summarised from its
-    ``k``, ``patients``, ``pooled`` and ``model`` blocks.
+    Recognises the book's kinds of result: a result's own ``summary_of_findings``
+    list; a pooled proportion (``k``, ``patients``, ``pooled``, ``model``); a pooled
+    ratio (``measure`` ``HR``/``RR``/``OR``); two-arm effects (``effects``, risk
+    ratios shown); transition rates (``rates``, the identified ones).  Other
+    results (figures, tables) give no row.
+
+    Parameters
+    ----------
+    result : dict
+        A ``results/<id>.json`` object.
+    title : str
+        The analysis title.
+    studies : DataFrame, optional
+        ``studies.csv``, for labels and designs (non-randomised comparisons are
+        flagged).
     """
+    labels: dict[str, str] = {}
+    randomized: dict[str, str] = {}
+    if studies is not None:
+        labels = dict(zip(studies["study_id"], studies["label"], strict=True))
+        if "randomized" in studies.columns:
+            randomized = dict(zip(studies["study_id"], studies["randomized"], strict=True))
     if "summary_of_findings" in result:
         return [{"analysis": title, **row} for row in result["summary_of_findings"]]
+    if "effects" in result:
+        rows = []
+        for e in result["effects"]:
+            if e.get("measure") != "RR":
+                continue
+            design = ("randomised" if randomized.get(e["study_id"]) == "yes"
+                      else "non-randomised comparison")
+            n = int(e["n1i"]) + int(e["n2i"])
+            rows.append({
+                "analysis": f"{title}: {labels.get(e['study_id'], e['study_id'])}, "
+                            f"{e['outcome'].replace('_', ' ')} (risk ratio)",
+                "outcome": e["outcome"], "k": 1, "patients": n, "scale": "ratio",
+                "estimate": e["estimate"], "ci_lower": e["ci_lower"], "ci_upper": e["ci_upper"],
+                "pi_lower": None, "pi_upper": None, "i2": None, "method": "single study",
+                "certainty": certainty_notes(1, n, None, None, None, design)})
+        return rows
+    if "rates" in result:
+        rows = []
+        for r in result["rates"]:
+            if not r.get("identified"):
+                continue
+            n = int(r["total"])
+            rows.append({
+                "analysis": f"{title}: {r['label']}", "outcome": r.get("direction", ""),
+                "k": 1, "patients": n, "scale": "proportion", "estimate": r["proportion"],
+                "ci_lower": r["ci_lower"], "ci_upper": r["ci_upper"], "pi_lower": None,
+                "pi_upper": None, "i2": None, "method": "single study",
+                "certainty": certainty_notes(1, n, None, r["ci_lower"], r["ci_upper"])})
+        return rows
     if "pooled" not in result or "k" not in result:
         return []
     p, model = result["pooled"], result.get("model") or {}
     i2 = model.get("i2")
+    if result.get("measure") in ("HR", "RR", "OR"):
+        return [{
+            "analysis": title, "outcome": result.get("outcome", ""), "k": result["k"],
+            "patients": result.get("patients"), "scale": "ratio",
+            "estimate": p["estimate"], "ci_lower": p["ci_lower"], "ci_upper": p["ci_upper"],
+            "pi_lower": p.get("pi_lower"), "pi_upper": p.get("pi_upper"), "i2": i2,
+            "method": result.get("method"),
+            "certainty": certainty_notes(result["k"], None, i2, None, None,
+                                         "populations and agents differ between studies"),
+        }]
     return [{
         "analysis": title, "outcome": result.get("outcome", ""), "k": result["k"],
         "patients": result.get("patients"), "scale": "proportion",
