@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from evidence.results import jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -208,28 +209,12 @@ class AnalysisContext:
                "evidence_version": __version__}
         self.results_dir.mkdir(parents=True, exist_ok=True)
         path = self.results_dir / f"{self.analysis_id}.json"
-        path.write_text(json.dumps(_clean(out), indent=1, sort_keys=False, ensure_ascii=False,
+        path.write_text(json.dumps(jsonable(out), indent=1, sort_keys=False, ensure_ascii=False,
                                    allow_nan=False) + "\n", encoding="utf-8")
         if table is not None:
             table.to_csv(self.results_dir / f"{self.analysis_id}.csv", index=False,
                          lineterminator="\n", float_format="%.10g")
         return path
-
-
-def _clean(value: Any) -> Any:
-    """JSON-ready: NumPy scalars to Python, NaN/inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 def open_analysis(analysis_id: str, data_dir: str = "data",

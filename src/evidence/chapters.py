@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evidence.report import fmt_ci, fmt_num, fmt_p, fmt_pct
+from evidence.results import check_level
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,12 +173,6 @@ TWO_ARM_MEASURES: tuple[str, ...] = ("RR", "OR", "RD")
 MEASURE_NAMES: dict[str, str] = {"RR": "risk ratio", "OR": "odds ratio",
                                  "RD": "risk difference"}
 
-
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    return level
 
 
 def _name(value: str, names: Mapping[str, str]) -> str:
@@ -564,7 +559,7 @@ def direction_rates(bounds: TransitionBounds, directions: Sequence[Direction] = 
     """
     import pandas as pd
 
-    level = _check_level(level)
+    level = check_level(level)
     recs = []
     for d in directions:
         lo, hi = bounds.cell_sum_range(d.cells)
@@ -804,7 +799,7 @@ def subgroup_comparisons(rows: pd.DataFrame, level: float = 0.95
     import pandas as pd
     from scipy.stats import chi2_contingency
 
-    level = _check_level(level)
+    level = check_level(level)
     if rows["study_id"].nunique() > 1 or rows["outcome"].nunique() > 1:
         raise ValueError("subgroup_comparisons takes the rows of one study and one outcome")
     recs = []
@@ -1610,7 +1605,7 @@ def hazard_ratio_study_ci(table: pd.DataFrame, es: EffectSizes,
     """Per-study CI limits for the forest plot: as reported, else Wald from ``vi``."""
     from scipy.stats import norm
 
-    z = float(norm.ppf(0.5 + _check_level(level) / 2))
+    z = float(norm.ppf(0.5 + check_level(level) / 2))
     lo = table["hr_lower"].to_numpy(float)
     hi = table["hr_upper"].to_numpy(float)
     se = np.sqrt(np.asarray(es.vi, dtype=float))

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from evidence.results import _jsonable
+from evidence.results import jsonable
 
 __all__ = ["NNS", "AHernDesign", "ahern", "number_needed_to_screen", "patients_to_screen"]
 
@@ -66,7 +66,7 @@ class AHernDesign:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fields."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def ahern(p0: float, p1: float, alpha: float = 0.05, beta: float = 0.20,
@@ -159,7 +159,7 @@ class NNS:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fields (infinite values become ``None``)."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _ceil(value: float) -> int | float:

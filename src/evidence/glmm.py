@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evidence.pooling import ConvergenceError
-from evidence.results import MetaResult, _jsonable
+from evidence.results import MetaResult, check_level, jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,12 +111,6 @@ def _check_ids(study_ids: Sequence[Any] | None, k: int) -> tuple[str, ...]:
         raise ValueError("study_ids must be unique")
     return ids
 
-
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1) (e.g. 0.95), got {level!r}")
-    return level
 
 
 def _check_nagq(nagq: int) -> int:
@@ -400,7 +394,7 @@ class GlmmHeterogeneity:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fields."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _r_linkinv(eta: np.ndarray) -> np.ndarray:
@@ -561,7 +555,7 @@ def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
     x, n = _check_counts(xi, ni)
     k = x.size
     ids = _check_ids(study_ids, k)
-    level = _check_level(level)
+    level = check_level(level)
     nagq = _check_nagq(nagq)
     if k < 2:
         raise ValueError("rma_glmm needs k >= 2 studies (metafor: more parameters than "
@@ -682,7 +676,7 @@ class GlmmSequence:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fields."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 _SEQ_FIELDS = ("estimate", "se", "zval", "pval", "ci_lower", "ci_upper", "tau2", "i2", "q",
@@ -737,7 +731,7 @@ def glmm_leave_one_out(xi: Any, ni: Any, study_ids: Sequence[Any], *, level: flo
     """
     x, n = _check_counts(xi, ni)
     ids = _check_ids(study_ids, x.size)
-    level = _check_level(level)
+    level = check_level(level)
     nagq = _check_nagq(nagq)
     everyone = np.arange(x.size)
     subsets = [everyone[everyone != j] for j in range(x.size)]
@@ -771,7 +765,7 @@ def glmm_cumulative(xi: Any, ni: Any, study_ids: Sequence[Any], order: Sequence[
     """
     x, n = _check_counts(xi, ni)
     ids = _check_ids(study_ids, x.size)
-    level = _check_level(level)
+    level = check_level(level)
     nagq = _check_nagq(nagq)
     if order is None:
         perm = np.arange(x.size)

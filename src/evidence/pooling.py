@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from evidence.results import EffectSizes, MetaResult
+from evidence.results import EffectSizes, MetaResult, check_level
 
 __all__ = [
     "METHODS",
@@ -281,12 +281,6 @@ def _check_method(method: str) -> str:
     return method
 
 
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    return level
-
 
 # --------------------------------------------------------------------------- core fit
 
@@ -468,7 +462,7 @@ def _rma_fit(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str, knha
              int_incl: bool) -> _Fit:
     """metafor's ``rma.uni`` for a full-rank model matrix ``X`` (k x p), k > p or FE."""
     _check_method(method)
-    level = _check_level(level)
+    level = check_level(level)
     user_control = _merge_control(control)
     k, p = X.shape
     notes: list[str] = []
@@ -723,7 +717,7 @@ def confint_tau2(es: EffectSizes, method: str = "REML", level: float = 0.95, *,
     X = np.ones((yi.shape[0], 1))
     fit = _rma_fit(yi, vi, X, method=method, knha=False, level=level, tau2=None,
                    control=control, int_incl=True)
-    return _qprofile(yi, vi, X, fit, _check_level(level))
+    return _qprofile(yi, vi, X, fit, check_level(level))
 
 
 def rma(es: EffectSizes, method: str = "REML", *, knha: bool = False, level: float = 0.95,
@@ -766,7 +760,7 @@ def rma(es: EffectSizes, method: str = "REML", *, knha: bool = False, level: flo
         REML/ML Fisher scoring or the PM root search did not converge.
     """
     _check_method(method)
-    level = _check_level(level)
+    level = check_level(level)
     yi, vi, ok, notes = _usable(es)
     ids = tuple(s for s, keep in zip(es.study_ids, ok, strict=True) if keep)
     k = yi.shape[0]

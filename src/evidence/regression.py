@@ -28,7 +28,6 @@ import numpy as np
 
 from evidence.pooling import (
     _FE_METHODS,
-    _check_level,
     _check_method,
     _p_t2,
     _rma_fit,
@@ -37,7 +36,7 @@ from evidence.pooling import (
     _Wls,
     rma,
 )
-from evidence.results import EffectSizes, MetaResult
+from evidence.results import EffectSizes, MetaResult, check_level
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -290,7 +289,7 @@ def rma_mods(es: EffectSizes, X: Any, method: str = "REML", knha: bool = False,
         REML/ML or PM did not converge.
     """
     _check_method(method)
-    level = _check_level(level)
+    level = check_level(level)
     yi_all = np.asarray(es.yi, dtype=float)
     Xf, names, int_incl = _model_matrix(X, yi_all.shape[0], intercept)
     yi, vi, ok, notes = _usable(es)
@@ -525,7 +524,7 @@ def regtest(es: EffectSizes, model: str = "rma", method: str = "REML",
         raise ValueError(f"unknown predictor {predictor!r}; allowed: "
                          f"{', '.join(_REGTEST_PREDICTORS)}")
     _check_method(method)
-    level = _check_level(level)
+    level = check_level(level)
     yi, vi, ok, _ = _usable(es)
     k = yi.shape[0]
     if predictor == "sei":

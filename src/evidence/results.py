@@ -14,17 +14,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EffectSizes", "MetaResult", "Pooled"]
+__all__ = ["EffectSizes", "MetaResult", "Pooled", "check_level", "jsonable"]
 
 
-def _jsonable(value: Any) -> Any:
-    """Convert NumPy scalars/arrays and non-finite floats into JSON-ready values."""
+def check_level(level: float) -> float:
+    """A confidence level as a fraction in (0, 1); ``ValueError`` otherwise (95 is not 0.95)."""
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
+    return level
+
+
+def jsonable(value: Any) -> Any:
+    """Convert NumPy scalars/arrays, tuples and non-finite floats (to None) into
+    JSON-ready values, recursively; dictionary keys become strings."""
     if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
+        return [jsonable(v) for v in value.tolist()]
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (np.floating, float)):
         value = float(value)
         return value if np.isfinite(value) else None
@@ -97,7 +106,7 @@ class Pooled:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fields."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,7 @@ class MetaResult:
 
     def model_dict(self) -> dict[str, Any]:
         """The ``model`` block of the result JSON (DESIGN.md)."""
-        return _jsonable({
+        return jsonable({
             "estimate": self.estimate, "se": self.se, "zval": self.zval, "pval": self.pval,
             "ci_lower": self.ci_lower, "ci_upper": self.ci_upper,
             "pi_lower": self.pi_lower, "pi_upper": self.pi_upper,
@@ -198,7 +207,7 @@ class MetaResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as a JSON-ready dictionary (``model`` and ``pooled`` blocks)."""
-        return _jsonable({
+        return jsonable({
             "measure": self.measure, "method": self.method, "k": self.k,
             "model": self.model_dict(), "pooled": self.pooled().to_dict(),
             "weights": self.weights, "study_ids": list(self.study_ids),

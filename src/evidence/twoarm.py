@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from evidence.results import Pooled, _jsonable
+from evidence.results import Pooled, check_level, jsonable
 
 __all__ = ["MEASURES", "MHResult", "TwoArmEffect", "rma_mh", "two_arm_effect"]
 
@@ -54,12 +54,6 @@ def _check_to(to: str) -> str:
         raise ValueError(f"unknown to {to!r}; allowed: {', '.join(_TO)}")
     return to
 
-
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1) (e.g. 0.95), got {level!r}")
-    return level
 
 
 def _cells(**cells: Any) -> dict[str, np.ndarray]:
@@ -180,7 +174,7 @@ class MHResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fields."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: float = 0.5,
@@ -220,7 +214,7 @@ def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: floa
 
     measure = _check_measure(measure)
     to = _check_to(to)
-    level = _check_level(level)
+    level = check_level(level)
     if not (math.isfinite(float(add)) and float(add) >= 0):
         raise ValueError(f"add must be a non-negative number, got {add!r}")
     c = _cells(ai=ai, bi=bi, ci=ci, di=di)
@@ -405,7 +399,7 @@ class TwoArmEffect:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fields."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def two_arm_effect(ai: int, n1i: int, ci: int, n2i: int, measure: str = "OR", *,
@@ -445,7 +439,7 @@ def two_arm_effect(ai: int, n1i: int, ci: int, n2i: int, measure: str = "OR", *,
 
     measure = _check_measure(measure)
     to = _check_to(to)
-    level = _check_level(level)
+    level = check_level(level)
     cells = _cells(ai=ai, n1i=n1i, ci=ci, n2i=n2i)
     if any(v.size != 1 for v in cells.values()):
         raise ValueError("two_arm_effect takes one table; use rma_mh for several")
