@@ -107,6 +107,18 @@ def test_missing_or_edited_output_reruns(built: Path) -> None:
     (built / "book" / "analyses" / "yield.ipynb").write_text("{}")
     report = run(built)
     assert sorted(report.by_status("executed")) == ["orr", "yield"]
+    (built / "results" / "yield.csv").unlink()  # the study table offered for download
+    assert run(built).by_status("executed") == ["yield"]
+
+
+def test_unreadable_recorded_query_reruns(built: Path) -> None:
+    stamp_path = built / runner.CACHE_DIR / "orr.json"
+    stamp = json.loads(stamp_path.read_text())
+    stamp["reads"][0]["query"]["filters"]["no_such_column"] = "x"
+    stamp_path.write_text(json.dumps(stamp))
+    report = run(built)
+    orr = next(o for o in report.outcomes if o.analysis_id == "orr")
+    assert orr.status == "executed" and "can no longer be read" in orr.reason
 
 
 def test_force_and_only(built: Path) -> None:

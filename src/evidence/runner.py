@@ -104,15 +104,23 @@ def _stale_reason(config: BookConfig, analysis: Analysis, key: dict[str, str],
             return f"{part} changed"
     if stamp.get("data_dir") != str(data_dir):
         return "data directory changed"
-    for rel in (analysis.notebook, analysis.result):
+    outputs = stamp.get("outputs", {})
+    for rel in (analysis.notebook, analysis.result, *outputs):
         path = root / rel
         if not path.is_file():
             return f"{rel} missing"
-        if _sha256(path.read_bytes()) != stamp.get("outputs", {}).get(rel):
+        if _sha256(path.read_bytes()) != outputs.get(rel):
             return f"{rel} modified"
     for read in stamp.get("reads", []):
-        if read_digest(registry, read["query"], root) != read["digest"]:
-            return f"registry rows changed ({read['query'].get('table')})"
+        table = read["query"].get("table")
+        try:
+            current = read_digest(registry, read["query"], root)
+        except (KeyError, ValueError, OSError):
+            return f"inputs changed ({table} can no longer be read as before)"
+        if current != read["digest"]:
+            what = {"result": f"result of {read['query'].get('id')}", "files": "files",
+                    "environment": "package versions"}.get(table, "registry rows")
+            return f"{what} changed ({table})"
     return None
 
 
@@ -210,9 +218,11 @@ def _write_stamp(config: BookConfig, analysis: Analysis, key: dict[str, str],
     result = json.loads((root / analysis.result).read_text(encoding="utf-8"))
     reads = [{"query": q, "digest": read_digest(registry, q, root)}
              for q in result.get("inputs", [])]
+    outputs = [analysis.notebook, analysis.result]
+    if (root / "results" / f"{analysis.id}.csv").is_file():
+        outputs.append(f"results/{analysis.id}.csv")
     stamp = {**key, "data_dir": str(data_dir), "reads": reads,
-             "outputs": {rel: _sha256((root / rel).read_bytes())
-                         for rel in (analysis.notebook, analysis.result)}}
+             "outputs": {rel: _sha256((root / rel).read_bytes()) for rel in outputs}}
     path = root / CACHE_DIR / f"{analysis.id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stamp, indent=1, sort_keys=True), encoding="utf-8")
