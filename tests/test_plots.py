@@ -528,3 +528,30 @@ def test_forest_of_a_real_fit_matches_metafor() -> None:
         assert f"{w:.1f}%" in shown
     assert any(f"τ² = {ref['tau2']:.3g}, I² = {ref['I2']:.1f}%" in t for t in shown)
     assert len(artists(plots.funnel(res).axes[0], "study_markers")) == 1
+
+
+def test_caterpillar_for_many_studies_is_fast_and_fixed_size() -> None:
+    import time
+
+    from evidence.analysis import pool_proportions
+
+    rng = np.random.default_rng(3)
+    ni = rng.integers(20, 300, 1500)
+    xi = rng.binomial(ni, 0.2)
+    result, pooled = pool_proportions(xi, ni, method="REML")
+    start = time.perf_counter()
+    fig = plots.caterpillar(result, xlabel="Proportion")
+    assert time.perf_counter() - start < 10  # generous: a 1,500-row forest takes minutes
+    ax = fig.axes[0]
+    segments = artists(ax, "study_cis")[0].get_segments()
+    assert len(segments) == 1500
+    lows = [seg[0][0] for seg in segments]
+    mids = np.sort(1 / (1 + np.exp(-np.asarray(result.yi))))
+    # sorted by estimate: row i holds the i-th smallest study estimate
+    shown = np.asarray(artists(ax, "study_markers")[0].get_offsets())[:, 0]
+    assert shown == pytest.approx(mids, abs=1e-12)
+    assert all(lo <= m + 1e-12 for lo, m in zip(lows, mids, strict=True))
+    assert artists(ax, "pooled_estimate")[0].get_xdata()[0] == pytest.approx(pooled["estimate"])
+    assert fig.get_figheight() == plots.caterpillar(result).get_figheight()
+    with pytest.raises(ValueError, match="k = 0"):
+        plots.caterpillar(dataclasses.replace(result, k=0))

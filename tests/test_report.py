@@ -92,3 +92,10 @@ def test_leave_one_out_and_subgroup_words(method: str) -> None:
     assert shown["Note"].tolist() == ["", "", "single study: not pooled"]
     assert "Test for differences between subgroups by group: Q = " in \
         report.describe_subgroups(sub, "group")
+
+
+def test_no_influence_analysis_says_why() -> None:
+    assert report.no_influence_analysis(2, 100).startswith("With fewer than three studies")
+    text = report.no_influence_analysis(1000, 100)
+    assert "With 1000 studies" in text and "up to 100 studies" in text
+    assert "`max_influence_k`" in text

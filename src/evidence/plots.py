@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PALETTE",
     "bubble",
+    "caterpillar",
     "cumulative_forest",
     "flow_diagram",
     "forest",
@@ -891,6 +892,84 @@ def funnel(result: MetaResult, *, ax: Axes | None = None, title: str | None = "F
                 color="0.25", gid="footnote")
     if title:
         ax.set_title(title, loc="left", fontsize=_FONT + 2, fontweight="bold")
+    return fig
+
+
+def caterpillar(result: MetaResult, *, study_ci: tuple[Any, Any] | None = None,
+                ax: Axes | None = None, xlabel: str | None = None,
+                title: str | None = None) -> Figure:
+    """A forest plot for many studies: intervals sorted by estimate, no text rows.
+
+    Each study is a horizontal line (its CI) with a dot (its estimate), sorted from
+    the lowest to the highest estimate; the pooled estimate is a vertical line with
+    its CI as a band and, for random-effects models, the prediction interval as a
+    lighter band.  Drawn with line collections, so k = 10,000 stays fast and the
+    figure's size does not grow with k.
+
+    Parameters
+    ----------
+    result : MetaResult
+        The fit (``yi``/``vi`` on the measure's scale).
+    study_ci : (lower, upper), optional
+        Per-study limits on the natural scale (e.g. exact Clopper-Pearson); by
+        default ``yi ± z sqrt(vi)`` back-transformed.
+    ax, xlabel, title
+        As in :func:`forest`.
+    """
+    from matplotlib.collections import LineCollection
+
+    from evidence.transforms import back_transform
+
+    measure = _check_measure(str(result.measure))
+    k = int(result.k)
+    if k < 1:
+        raise ValueError("no studies to plot (k = 0)")
+    f = back_transform(measure, harmonic_mean_n=result.harmonic_mean_n)
+    yi = _as_vector(result.yi, k, "result.yi")
+    sei = np.sqrt(_as_vector(result.vi, k, "result.vi"))
+    z = NormalDist().inv_cdf(0.5 + float(result.level) / 2)
+    est = _apply(f, yi)
+    if study_ci is not None:
+        lo = np.asarray(study_ci[0], dtype=float)
+        hi = np.asarray(study_ci[1], dtype=float)
+    else:
+        lo, hi = _apply(f, yi - z * sei), _apply(f, yi + z * sei)
+    order = np.argsort(est, kind="stable")
+    rows = np.arange(1, k + 1, dtype=float)
+    if ax is None:
+        fig = _new_figure(7.0, 4.8)
+        ax = fig.add_axes((0.1, 0.13, 0.86, 0.77))
+    else:
+        fig = ax.figure
+    pooled = result.pooled()
+    if result.method not in ("FE", "EE", "CE") and k > 1:
+        ax.axvspan(pooled.pi_lower, pooled.pi_upper, color=PALETTE["orange"], alpha=0.15,
+                   linewidth=0, gid="prediction_interval")
+    ax.axvspan(pooled.ci_lower, pooled.ci_upper, color=PALETTE["vermillion"], alpha=0.25,
+               linewidth=0, gid="pooled_ci")
+    ax.axvline(pooled.estimate, color=PALETTE["vermillion"], linewidth=1.2,
+               gid="pooled_estimate")
+    segments = np.stack([np.column_stack([lo[order], rows]),
+                         np.column_stack([hi[order], rows])], axis=1)
+    ax.add_collection(LineCollection(segments, colors=PALETTE["blue"],
+                                     linewidths=0.6 if k > 200 else 1.0, gid="study_cis"))
+    ax.scatter(est[order], rows, s=4 if k > 200 else 12, color=PALETTE["black"], zorder=3,
+               gid="study_markers")
+    ax.set_ylim(0, k + 1)
+    finite = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)]])
+    if finite.size:
+        pad = 0.03 * (finite.max() - finite.min() or 1.0)
+        ax.set_xlim(finite.min() - pad, finite.max() + pad)
+    ax.set_yticks([])
+    ax.set_ylabel(f"{k} studies, sorted by estimate", fontsize=_FONT)
+    ax.set_xlabel(xlabel if xlabel is not None else _SCALE_LABEL[measure], fontsize=_FONT)
+    ax.tick_params(labelsize=_FONT)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title if title is not None else
+                 f"{_model_label(result)}: {pooled.estimate:.2f} "
+                 f"[{pooled.ci_lower:.2f}, {pooled.ci_upper:.2f}]",
+                 loc="left", fontsize=_FONT + 1)
     return fig
 
 

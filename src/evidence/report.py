@@ -27,6 +27,7 @@ __all__ = [
     "fmt_p",
     "fmt_pct",
     "loo_table",
+    "no_influence_analysis",
     "panel_table",
     "study_table",
     "subgroup_table",
@@ -241,3 +242,14 @@ def describe_subgroups(sub: Any, by: str) -> str:
         text += (" Subgroups with a single study are shown but not pooled; the comparison "
                  "rests on very few trials and is exploratory.")
     return text
+
+
+def no_influence_analysis(k: int, max_k: int) -> str:
+    """Why no leave-one-out analysis is shown."""
+    if k < 3:
+        return ("With fewer than three studies, leaving one out leaves too little to pool; no "
+                "influence analysis is shown.")
+    return (f"With {k} studies, no single study carries much of the evidence, and refitting "
+            f"the model {k} times would dominate the build; leave-one-out is computed up to "
+            f"{max_k} studies (parameter `max_influence_k` of this analysis in "
+            "`analyses.yml`).")
