@@ -99,3 +99,15 @@ def test_no_influence_analysis_says_why() -> None:
     text = report.no_influence_analysis(1000, 100)
     assert "With 1000 studies" in text and "up to 100 studies" in text
     assert "`max_influence_k`" in text
+
+
+def test_show_and_prose_escape_registry_text() -> None:
+    t = table([1, 2, 3], [10, 10, 10])
+    t.loc[0, "label"] = "<b>Bold</b> <script>x = 1</script> *star*"
+    res = pool_table(t, method="REML")
+    html = report.show(report.study_table(res)).to_html()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>Bold" not in html
+    single = report.describe_pooled(pool_table(t.iloc[[0]]), "x")
+    assert "<script>" not in single and r"\<script\>" in single and r"\*star\*" in single
+    assert report.escape_markdown("a_b [c](d)") == r"a\_b \[c\]\(d\)"

@@ -48,7 +48,7 @@ def sync_toc(config: BookConfig) -> bool:
 def book_digest(root: Path) -> str:
     """Hash of every file the HTML build reads."""
     files = [root / "_config.yml", root / "_toc.yml"]
-    for sub in ("book", "results", "_static"):
+    for sub in ("book", "results", "_static", "_ext"):
         base = root / sub
         if base.is_dir():
             files += [p for p in base.rglob("*") if p.is_file()]

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as url_quote
 
+from evidence.report import escape_markdown
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -118,28 +120,6 @@ def collect(ctx: AnalysisContext) -> RegistryTables:
 
 
 # --------------------------------------------------------------------------- HTML and Markdown
-
-_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
-
-
-def escape_markdown(text: str) -> str:
-    """Markdown source that renders ``text`` literally.
-
-    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for
-    all of them), so no emphasis, link, role, math or HTML can form; line breaks
-    become spaces.
-
-    Parameters
-    ----------
-    text : str
-        Plain text.
-
-    Returns
-    -------
-    str
-    """
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
-
 
 def as_markdown(text: str, *, code: bool = False) -> Any:
     """``IPython.display.Markdown`` showing ``text`` literally, for ``glue`` and

@@ -8,6 +8,7 @@ or pandas DataFrames ready to display.
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ __all__ = [
     "describe_loo",
     "describe_pooled",
     "describe_subgroups",
+    "escape_markdown",
     "fmt_ci",
     "fmt_num",
     "fmt_p",
@@ -29,6 +31,7 @@ __all__ = [
     "loo_table",
     "no_influence_analysis",
     "panel_table",
+    "show",
     "study_table",
     "subgroup_table",
 ]
@@ -46,6 +49,36 @@ METHOD_NAMES = {
 MEASURE_NAMES = {
     "PLO": "logit", "PFT": "Freeman-Tukey double arcsine", "PAS": "arcsine", "PR": "raw proportion",
 }
+
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Markdown source that renders ``text`` literally.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for
+    all of them), so no emphasis, link, role, math or HTML can form; line breaks
+    become spaces.
+
+    Parameters
+    ----------
+    text : str
+        Plain text.
+
+    Returns
+    -------
+    str
+    """
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def show(frame: pd.DataFrame, *, na_rep: str = "") -> Any:
+    """A display table for a notebook cell: no index, and every cell and header
+    HTML-escaped, so that text from the registry (labels, quotes) renders as text,
+    never as markup."""
+    return (frame.style.hide(axis="index").format(escape="html", na_rep=na_rep)
+            .format_index(escape="html", axis=1))
 
 
 def _missing(x: Any) -> bool:
@@ -96,7 +129,8 @@ def describe_pooled(res: ProportionAnalysis, what: str) -> str:
     p = res.pooled
     if k == 1:
         row = res.studies.iloc[0]
-        return (f"Only one study ({row['label']}) reports this outcome, so nothing is pooled: "
+        return (f"Only one study ({escape_markdown(str(row['label']))}) reports this outcome, "
+                "so nothing is pooled: "
                 f"{e} of {n} patients ({fmt_pct(p['estimate'])}, exact 95% CI "
                 f"{fmt_ci(p['ci_lower'], p['ci_upper'])}) {what}.")
     text = (f"Across {k} studies with {n} patients ({e} events), an estimated "
@@ -212,7 +246,8 @@ def describe_loo(loo: Any, full: dict[str, Any], labels: dict[str, str] | None =
     return (f"Omitting one study at a time moves the pooled proportion between "
             f"{fmt_pct(min(est))} and {fmt_pct(max(est))} (all studies: "
             f"{fmt_pct(full['estimate'])}); the most influential study is "
-            f"{labels.get(ids[i], ids[i])}: without it the estimate is {fmt_pct(est[i])}.")
+            f"{escape_markdown(str(labels.get(ids[i], ids[i])))}: without it the estimate "
+            f"is {fmt_pct(est[i])}.")
 
 
 def subgroup_table(sub: Any) -> pd.DataFrame:
@@ -234,7 +269,7 @@ def subgroup_table(sub: Any) -> pd.DataFrame:
 
 def describe_subgroups(sub: Any, by: str) -> str:
     """The test for subgroup differences in words."""
-    what = by.replace("_", " ")
+    what = escape_markdown(by.replace("_", " "))
     text = (f"Test for differences between subgroups by {what}: Q = {fmt_num(sub.q_between, 2)} "
             f"on {sub.q_between_df} df, {fmt_p(sub.q_between_pvalue)} "
             f"({METHOD_NAMES[sub.method]} within subgroups, logit scale).")

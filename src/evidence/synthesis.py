@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evidence.report import fmt_ci, fmt_num, fmt_p, fmt_pct
+from evidence.report import escape_markdown, fmt_ci, fmt_num, fmt_p, fmt_pct
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,6 +28,7 @@ __all__ = [
     "flow_table",
     "methods_table",
     "nns_claim",
+    "nns_display",
     "nns_per_trial",
     "robustness_panel",
     "robustness_summary",
@@ -119,6 +120,18 @@ def nns_per_trial(table: pd.DataFrame) -> pd.DataFrame:
         nns = np.where(events > 0, total / np.where(events > 0, events, 1.0), np.inf)
     return pd.DataFrame({"label": table["label"].to_numpy(), "screened": table["total"].to_numpy(),
                          "her2_positive": table["events"].to_numpy(), "nns": nns})
+
+
+def nns_display(trials: pd.DataFrame) -> pd.DataFrame:
+    """:func:`nns_per_trial` for readers: named columns, one decimal."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "Trial": trials["label"].to_numpy(),
+        "Screened": trials["screened"].to_numpy(),
+        "With HER2+ CTCs": trials["her2_positive"].to_numpy(),
+        "Screened per eligible patient": [fmt_num(v, 1) for v in trials["nns"]],
+    })
 
 
 def nns_claim(nns: Any, claimed_median: float, claimed_low: float, claimed_high: float,
@@ -442,10 +455,10 @@ def compare_within_study(table: pd.DataFrame, key: str) -> tuple[pd.DataFrame, d
 
 def describe_within_study(frame: pd.DataFrame, test: dict[str, Any], what: str) -> str:
     """One sentence comparing subgroup levels within a study."""
-    parts = [f"{r.level.replace('_', ' ')}: {int(r.events)}/{int(r.total)} "
+    parts = [f"{escape_markdown(r.level.replace('_', ' '))}: {int(r.events)}/{int(r.total)} "
              f"({fmt_pct(r.proportion)}, 95% CI {fmt_ci(r.ci_lower, r.ci_upper)})"
              for r in frame.itertuples()]
-    return (f"By {test['key'].replace('_', ' ')}, {what}: {'; '.join(parts)} "
+    return (f"By {escape_markdown(test['key'].replace('_', ' '))}, {what}: {'; '.join(parts)} "
             f"({test['test']}, {fmt_p(test['p_value'])}).")
 
 
