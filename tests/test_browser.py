@@ -1,0 +1,399 @@
+"""The rendered book in a real browser: Debian chromium driven by playwright.
+
+A session fixture builds the real book (``analyses.yml``, ``book/``,
+``notebooks/``, ``data/``) into a temporary copy in which one study's label is
+``... <b>Bold</b> <script>window.__xss = 1</script>``, serves ``_build/html`` on
+127.0.0.1 and checks, page by page of ``_toc.yml``: HTTP 200, no console or page
+errors, every image decoded, no request leaving 127.0.0.1; navigation, search,
+downloads; and that the label shows as text, never as markup (its script must
+run on no page).
+
+The module is skipped when chromium or playwright is missing, unless
+``EVIDENCE_REQUIRE_BROWSER=1`` (CI), in which case it fails.  Never run
+``playwright install``: the Debian chromium is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update",
+               "--disable-sync"]
+REPO = Path(__file__).resolve().parents[1]
+#: What the book build reads; ``_static``/``_templates`` are copied when the book has them,
+#: and so are the paths of :func:`_extra_inputs`.
+BOOK_ITEMS = ("analyses.yml", "_config.yml", "_toc.yml", "book", "notebooks", "data",
+              "_static", "_templates")
+TRICKY = "<b>Bold</b> <script>window.__xss = 1</script>"
+#: A single-arm trial in the objective-response analysis and the registry chapter.
+TRICKY_STUDY = "hainsworth2016"
+SEARCH_TERM = "Pestrin"
+ORR_OUTCOME = "objective_response"
+
+
+def _why_not() -> str | None:
+    if not CHROMIUM.is_file():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Python playwright is not installed (pip install playwright; no browser download)"
+    return None
+
+
+_WHY_NOT = _why_not()
+_REQUIRED = os.environ.get("EVIDENCE_REQUIRE_BROWSER") == "1"
+if _WHY_NOT is not None and not _REQUIRED:
+    pytest.skip(_WHY_NOT, allow_module_level=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _browser_available() -> None:
+    """With EVIDENCE_REQUIRE_BROWSER=1 a missing browser fails every test here (no skip)."""
+    if _WHY_NOT is not None:
+        pytest.fail(f"EVIDENCE_REQUIRE_BROWSER=1 but the browser tests cannot run: {_WHY_NOT}",
+                    pytrace=False)
+
+
+@dataclass
+class Book:
+    """The built copy of the book and where it is served."""
+
+    root: Path
+    base_url: str
+    pages: list[str]  # TOC pages in order, as URLs relative to base_url
+    tricky_label: str
+
+    def url(self, page: str) -> str:
+        """Absolute URL of a page relative to the HTML root."""
+        return self.base_url + page
+
+
+@dataclass
+class PageLog:
+    """What one browser context saw."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    bad_responses: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        """Console errors, uncaught exceptions and HTTP errors, in one list."""
+        return self.console_errors + self.page_errors + self.bad_responses
+
+
+def _automatic_favicon(url: str) -> bool:
+    """Chromium asks for /favicon.ico by itself when a page declares no icon."""
+    return urlsplit(url).path == "/favicon.ico"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _extra_inputs(root: Path) -> list[str]:
+    """Other paths the build reads: ``sphinx.local_extensions`` directories of
+    ``_config.yml`` and analysis parameters of ``analyses.yml`` naming an existing
+    file or directory (e.g. ``fixtures_dir: tests/fixtures``)."""
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    local = (config.get("sphinx") or {}).get("local_extensions") or {}
+    paths = [str(p) for p in local.values() if p]
+    analyses = yaml.safe_load((root / "analyses.yml").read_text(encoding="utf-8")) or {}
+    for analysis in analyses.get("analyses", []):
+        for value in _strings(analysis.get("parameters", {})):
+            if (re.fullmatch(r"[\w.-]+(/[\w.-]+)*", value) and ".." not in value.split("/")
+                    and (root / value).exists()):
+                paths.append(value)
+    return paths
+
+
+def _copy_book(dest: Path) -> None:
+    dest.mkdir(parents=True)
+    for name in dict.fromkeys([*BOOK_ITEMS, *_extra_inputs(REPO)]):
+        src = REPO / name
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dest / name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        elif src.is_file():
+            shutil.copy2(src, dest / name)
+    for executed in (dest / "book" / "analyses").glob("*.ipynb"):
+        executed.unlink()
+
+
+def _plant_label(studies_csv: Path, study_id: str) -> str:
+    """Append TRICKY to one study's label (CSV rewritten with the csv module)."""
+    with studies_csv.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    matches = [r for r in rows if r["study_id"] == study_id]
+    assert len(matches) == 1, f"{study_id} is not (once) in {studies_csv}"
+    label = f"{matches[0]['label']} {TRICKY}"
+    matches[0]["label"] = label
+    with studies_csv.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return label
+
+
+def _toc_files(entries: list[dict[str, Any]]) -> Iterator[str]:
+    for entry in entries:
+        if "file" in entry:
+            yield entry["file"]
+        for key in ("parts", "chapters", "sections"):
+            yield from _toc_files(entry.get(key, []))
+
+
+def toc_pages(toc_path: Path) -> list[str]:
+    """HTML pages (relative URLs) of a jb-book ``_toc.yml``, in reading order."""
+    import yaml
+
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    files = [toc["root"], *_toc_files(toc.get("parts", []) + toc.get("chapters", []))]
+    return [re.sub(r"\.(md|ipynb|rst)$", "", f) + ".html" for f in files]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def book(_browser_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Book]:
+    """The real book, built once with the tricky label, served on 127.0.0.1."""
+    from evidence.cli import main
+
+    root = tmp_path_factory.mktemp("browser") / "book"
+    _copy_book(root)
+    label = _plant_label(root / "data" / "studies.csv", TRICKY_STUDY)
+    status = main(["build", "--root", str(root), "--data", str(root / "data"), "-j", "2",
+                   "-q"])
+    assert status == 0, "`evidence build` of the real book failed (output above)"
+    html = root / "_build" / "html"
+    handler = functools.partial(_QuietHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Book(root, f"http://127.0.0.1:{server.server_address[1]}/",
+                   toc_pages(root / "_toc.yml"), label)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="session")
+def browser(_browser_available: None) -> Iterator[Any]:
+    """Debian chromium, headless, with the background networking flags."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _context(browser: Any, book: Book) -> tuple[Any, Any, PageLog]:
+    """A fresh context and page that record errors and requests; remote requests abort."""
+    log = PageLog()
+    context = browser.new_context()
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith(book.base_url):
+            r.continue_()
+        else:
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+
+    def console(message: Any) -> None:
+        source = message.location.get("url", "")
+        if message.type == "error" and not _automatic_favicon(source):
+            log.console_errors.append(f"{page.url}: console error: {message.text} ({source})")
+
+    def response(r: Any) -> None:
+        if r.status >= 400 and not _automatic_favicon(r.url):
+            log.bad_responses.append(f"{page.url}: HTTP {r.status} for {r.url}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: log.page_errors.append(f"{page.url}: uncaught: {e}"))
+    page.on("request", lambda r: log.requests.append(r.url))
+    page.on("response", response)
+    return context, page, log
+
+
+_BROKEN_IMAGES_JS = """async () => {
+  const imgs = Array.from(document.images);
+  imgs.forEach(img => { img.loading = "eager"; });
+  await Promise.all(imgs.map(img => img.complete ? null : new Promise(done => {
+    img.addEventListener("load", done); img.addEventListener("error", done);
+    setTimeout(done, 5000);
+  })));
+  return imgs.filter(img => !(img.naturalWidth > 0))
+             .map(img => img.currentSrc || img.src || img.outerHTML.slice(0, 120));
+}"""
+
+
+def _local(url: str, book: Book) -> bool:
+    return url.startswith(book.base_url) or url.split(":", 1)[0] in ("data", "blob", "about")
+
+
+def test_toc_is_not_empty(book: Book) -> None:
+    assert len(book.pages) >= 2, book.pages
+    for page in book.pages:
+        assert (book.root / "_build" / "html" / page).is_file(), page
+
+
+def test_every_page_loads_without_errors_images_or_remote_requests(browser: Any,
+                                                                   book: Book) -> None:
+    context, page, log = _context(browser, book)
+    problems: list[str] = []
+    try:
+        for rel in book.pages:
+            response = page.goto(book.url(rel), wait_until="load")
+            if response is None or response.status != 200:
+                problems.append(f"{rel}: HTTP {response.status if response else 'no response'}")
+                continue
+            for src in page.evaluate(_BROKEN_IMAGES_JS):
+                problems.append(f"{rel}: image not decoded: {src}")
+            if page.evaluate("typeof window.__xss") != "undefined":
+                problems.append(f"{rel}: the planted label's <script> ran (unescaped HTML)")
+    finally:
+        context.close()
+    problems += log.errors
+    problems += [f"request leaves 127.0.0.1: {u}" for u in log.requests if not _local(u, book)]
+    assert not problems, "\n".join(problems)
+    assert len({u for u in log.requests if u.endswith(".html")}) >= len(book.pages)
+
+
+def test_next_link_and_sidebar_links(browser: Any, book: Book) -> None:
+    context, page, log = _context(browser, book)
+    try:
+        page.goto(book.url("index.html"), wait_until="load")
+        page.wait_for_url(book.url(book.pages[0]) + "*")
+        page.locator("a.right-next").first.click()
+        page.wait_for_load_state("load")
+        assert urlsplit(page.url).path == urlsplit(book.url(book.pages[1])).path
+        hrefs = page.eval_on_selector_all(
+            "nav.bd-docs-nav a[href], .bd-sidebar-primary a.reference.internal[href]",
+            "links => links.map(a => a.href)")
+        targets = {urljoin(page.url, h).split("#", 1)[0] for h in hrefs}
+        for url in sorted(targets):
+            response = context.request.get(url)
+            assert response.status == 200, f"sidebar link {url}: HTTP {response.status}"
+    finally:
+        context.close()
+    listed = {urlsplit(u).path for u in targets}
+    missing = [p for p in book.pages[1:] if urlsplit(book.url(p)).path not in listed]
+    assert not missing, f"TOC pages missing from the sidebar: {missing}"
+    assert not log.errors, "\n".join(log.errors)
+
+
+def test_search_finds_a_study(browser: Any, book: Book) -> None:
+    context, page, _ = _context(browser, book)
+    try:
+        page.goto(book.url(f"search.html?q={SEARCH_TERM}"), wait_until="load")
+        page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+        results = page.locator("#search-results ul.search li")
+        assert results.count() >= 1, f"search for {SEARCH_TERM!r} lists nothing"
+    finally:
+        context.close()
+
+
+def _analysis_pages(book: Book) -> list[str]:
+    return [p for p in book.pages if p.startswith("book/analyses/")]
+
+
+def test_every_analysis_offers_working_downloads(browser: Any, book: Book) -> None:
+    pages = _analysis_pages(book)
+    assert pages, "no analysis page in _toc.yml"
+    context, page, _ = _context(browser, book)
+    try:
+        for rel in pages:
+            page.goto(book.url(rel), wait_until="load")
+            hrefs = page.eval_on_selector_all("a.download", "links => links.map(a => a.href)")
+            assert hrefs, f"{rel}: no download link"
+            names = {urlsplit(h).path.rsplit("/", 1)[-1] for h in hrefs}
+            assert any(n.endswith(".json") for n in names), f"{rel}: no JSON download {names}"
+            for href in hrefs:
+                response = context.request.get(href)
+                assert response.status == 200, f"{rel}: {href}: HTTP {response.status}"
+                body = response.body()
+                assert body, f"{rel}: {href}: empty body"
+                if href.endswith(".json"):
+                    json.loads(body)
+    finally:
+        context.close()
+
+
+def _orr_page(book: Book) -> str:
+    import yaml
+
+    config = yaml.safe_load((book.root / "analyses.yml").read_text(encoding="utf-8"))
+    ids = [a["id"] for a in config["analyses"]
+           if a.get("parameters", {}).get("outcome") == ORR_OUTCOME]
+    assert ids, f"no analysis of outcome {ORR_OUTCOME!r} in analyses.yml"
+    result = json.loads((book.root / "results" / f"{ids[0]}.json").read_text(encoding="utf-8"))
+    assert TRICKY_STUDY in json.dumps(result.get("studies", [])), (
+        f"{TRICKY_STUDY} is not in analysis {ids[0]}; pick another TRICKY_STUDY")
+    return f"book/analyses/{ids[0]}.html"
+
+
+def _registry_page(book: Book) -> str:
+    html = book.root / "_build" / "html"
+    for rel in book.pages:
+        title = re.search(r"<title>(.*?)</title>", (html / rel).read_text(encoding="utf-8"), re.S)
+        if "registry" in rel.lower() or (title and "registry" in title.group(1).lower()):
+            return rel
+    pytest.fail(f"no registry chapter among the TOC pages {book.pages}")
+
+
+@pytest.mark.parametrize("which", ["registry chapter", "objective-response analysis"])
+def test_tricky_label_renders_as_text(browser: Any, book: Book, which: str) -> None:
+    rel = _registry_page(book) if which == "registry chapter" else _orr_page(book)
+    context, page, _ = _context(browser, book)
+    try:
+        page.goto(book.url(rel), wait_until="load")
+        assert page.evaluate("typeof window.__xss") == "undefined", f"{rel}: script ran"
+        bold = page.evaluate("Array.from(document.querySelectorAll('b, strong'))"
+                             ".filter(e => e.textContent === 'Bold').length")
+        assert bold == 0, f"{rel}: the label's <b> became an element"
+        text = page.inner_text("body")
+        assert "<b>Bold</b>" in text, f"{rel}: the label's markup is not shown as text"
+        assert "window.__xss = 1" in text, f"{rel}: the label's script tag is not shown as text"
+    finally:
+        context.close()
