@@ -23,13 +23,11 @@ from typing import Any
 
 from common import EVIDENCE, PYTHON, REPO, Timed, fmt_mb, fmt_s, markdown_table, run_timed
 
-__all__ = ["BOOK_ITEMS", "add_one_study", "book_outcomes", "copy_book", "run_build",
+from evidence.build import copy_book_sources, parameter_strings
+
+__all__ = ["add_one_study", "book_outcomes", "copy_book", "run_build",
            "synthesize_registry"]
 
-#: What a book copy needs (``_static``/``_templates`` only if the book has them), plus
-#: the paths of :func:`_extra_inputs` (e.g. ``fixtures_dir: tests/fixtures``).
-BOOK_ITEMS = ("analyses.yml", "_config.yml", "_toc.yml", "book", "notebooks", "data",
-              "_static", "_templates")
 NOOP_TARGET_S = 5.0
 SCALING_TARGET = 1.5
 BUILD_TIMEOUT_S = 3600.0
@@ -37,37 +35,9 @@ _RUN_LINE = re.compile(r"analyses: (\d+) executed, (\d+) up to date, (\d+) faile
                        r"(?: \(executed: (.*)\))?")
 
 
-def _extra_inputs(root: Path) -> list[str]:
-    """Other paths the build reads: ``sphinx.local_extensions`` directories of
-    ``_config.yml`` and analysis parameters naming an existing file or directory."""
-    import yaml
-
-    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
-    local = (config.get("sphinx") or {}).get("local_extensions") or {}
-    paths = [str(p) for p in local.values() if p]
-    analyses = yaml.safe_load((root / "analyses.yml").read_text(encoding="utf-8")) or {}
-    for analysis in analyses.get("analyses", []):
-        for value in _strings(analysis.get("parameters", {})):
-            if (re.fullmatch(r"[\w.-]+(/[\w.-]+)*", value) and ".." not in value.split("/")
-                    and (root / value).exists()):
-                paths.append(value)
-    return paths
-
-
 def copy_book(dest: Path, src: Path = REPO) -> Path:
     """Copy the book's sources into ``dest`` (created) and return it."""
-    dest.mkdir(parents=True, exist_ok=False)
-    for name in dict.fromkeys([*BOOK_ITEMS, *_extra_inputs(src)]):
-        path = src / name
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            shutil.copytree(path, dest / name, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        elif path.is_file():
-            shutil.copy2(path, dest / name)
-    for executed in (dest / "book" / "analyses").glob("*.ipynb"):
-        executed.unlink()
-    return dest
+    return copy_book_sources(dest, src)
 
 
 def _build(root: Path, *extra: str, memory: bool = False) -> Timed:
@@ -103,16 +73,6 @@ def _append_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> No
         csv.DictWriter(fh, fieldnames=fields, lineterminator="\n").writerows(rows)
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def book_outcomes(root: Path) -> list[str]:
     """Registry outcomes named in the parameters of the analyses of ``analyses.yml``.
 
@@ -123,7 +83,8 @@ def book_outcomes(root: Path) -> list[str]:
     config = yaml.safe_load((root / "analyses.yml").read_text(encoding="utf-8"))
     _, rows = _read_csv(root / "data" / "outcomes.csv")
     known = list(dict.fromkeys(r["outcome"] for r in rows))
-    named = {s for a in config.get("analyses", []) for s in _strings(a.get("parameters", {}))}
+    named = {s for a in config.get("analyses", [])
+             for s in parameter_strings(a.get("parameters", {}))}
     used = [o for o in known if o in named]
     return used or known
 

@@ -21,7 +21,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
+from evidence.build import copy_book_sources
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,10 +39,6 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
                "--disable-background-networking", "--disable-component-update",
                "--disable-sync"]
 REPO = Path(__file__).resolve().parents[1]
-#: What the book build reads; ``_static``/``_templates`` are copied when the book has them,
-#: and so are the paths of :func:`_extra_inputs`.
-BOOK_ITEMS = ("analyses.yml", "_config.yml", "_toc.yml", "book", "notebooks", "data",
-              "_static", "_templates")
 TRICKY = "<b>Bold</b> <script>window.__xss = 1</script>"
 #: A single-arm trial in the objective-response analysis and the registry chapter.
 TRICKY_STUDY = "hainsworth2016"
@@ -107,47 +104,8 @@ def _automatic_favicon(url: str) -> bool:
     return urlsplit(url).path == "/favicon.ico"
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
-def _extra_inputs(root: Path) -> list[str]:
-    """Other paths the build reads: ``sphinx.local_extensions`` directories of
-    ``_config.yml`` and analysis parameters of ``analyses.yml`` naming an existing
-    file or directory (e.g. ``fixtures_dir: tests/fixtures``)."""
-    import yaml
-
-    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
-    local = (config.get("sphinx") or {}).get("local_extensions") or {}
-    paths = [str(p) for p in local.values() if p]
-    analyses = yaml.safe_load((root / "analyses.yml").read_text(encoding="utf-8")) or {}
-    for analysis in analyses.get("analyses", []):
-        for value in _strings(analysis.get("parameters", {})):
-            if (re.fullmatch(r"[\w.-]+(/[\w.-]+)*", value) and ".." not in value.split("/")
-                    and (root / value).exists()):
-                paths.append(value)
-    return paths
-
-
 def _copy_book(dest: Path) -> None:
-    dest.mkdir(parents=True)
-    for name in dict.fromkeys([*BOOK_ITEMS, *_extra_inputs(REPO)]):
-        src = REPO / name
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dest / name, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        elif src.is_file():
-            shutil.copy2(src, dest / name)
-    for executed in (dest / "book" / "analyses").glob("*.ipynb"):
-        executed.unlink()
+    copy_book_sources(dest, REPO)
 
 
 def _plant_label(studies_csv: Path, study_id: str) -> str:

@@ -127,3 +127,16 @@ def test_bad_input_keeps_book_and_inputs(book: Path, capsys: pytest.CaptureFixtu
         assert target.read_bytes() == edited  # what the user wrote is never modified
     finally:
         target.write_bytes(original)
+
+
+def test_book_sources_include_extensions_and_parameter_paths(tmp_path: Path) -> None:
+    from evidence.build import book_sources, copy_book_sources
+
+    repo = Path(__file__).resolve().parents[1]
+    sources = book_sources(repo)
+    assert {"analyses.yml", "book", "data", "notebooks", "_ext", "tests/fixtures"} <= set(sources)
+    dest = copy_book_sources(tmp_path / "copy", repo)
+    assert (dest / "tests" / "fixtures" / "metafor").is_dir()
+    assert not list((dest / "book" / "analyses").glob("*.ipynb"))
+    with pytest.raises(FileExistsError):
+        copy_book_sources(dest, repo)

@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evidence.config import BookConfig, render_toc
 
-__all__ = ["BuildOutcome", "book_digest", "build_book", "sync_toc"]
+__all__ = ["BOOK_ITEMS", "BuildOutcome", "book_digest", "book_sources", "build_book",
+           "copy_book_sources", "parameter_strings", "sync_toc"]
 
 STAMP = ".book-inputs.sha256"
+
+#: The book's sources, relative to its root (``_static``/``_templates`` when present);
+#: :func:`book_sources` adds the Sphinx local extensions and the paths that analysis
+#: parameters name (e.g. ``fixtures_dir: tests/fixtures``).
+BOOK_ITEMS = ("analyses.yml", "_config.yml", "_toc.yml", "book", "notebooks", "data",
+              "_static", "_templates")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,55 @@ def book_digest(root: Path) -> str:
             h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
     h.update(sys.version.encode())
     return h.hexdigest()
+
+
+def parameter_strings(value: Any) -> list[str]:
+    """Every string inside a parameter value (nested dicts and lists included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in parameter_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in parameter_strings(v)]
+    return []
+
+
+def book_sources(root: Path) -> list[str]:
+    """Every path (relative to ``root``) the analyses and the HTML build read.
+
+    :data:`BOOK_ITEMS`, the ``sphinx.local_extensions`` directories of
+    ``_config.yml``, and analysis parameters of ``analyses.yml`` that name an
+    existing file or directory inside the book.
+    """
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    local = (config.get("sphinx") or {}).get("local_extensions") or {}
+    paths = [*BOOK_ITEMS, *(str(p) for p in local.values() if p)]
+    analyses = yaml.safe_load((root / "analyses.yml").read_text(encoding="utf-8")) or {}
+    for analysis in analyses.get("analyses", []):
+        for value in parameter_strings(analysis.get("parameters", {})):
+            if (re.fullmatch(r"[\w.-]+(/[\w.-]+)*", value) and ".." not in value.split("/")
+                    and (root / value).exists()):
+                paths.append(value)
+    return list(dict.fromkeys(paths))
+
+
+def copy_book_sources(dest: Path, src: Path) -> Path:
+    """Copy a book's sources (:func:`book_sources`, without executed notebooks) into a
+    new directory ``dest``, e.g. to build a variant of the book in isolation."""
+    dest.mkdir(parents=True, exist_ok=False)
+    for name in book_sources(src):
+        path = src / name
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            shutil.copytree(path, dest / name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        elif path.is_file():
+            shutil.copy2(path, dest / name)
+    for executed in (dest / "book" / "analyses").glob("*.ipynb"):
+        executed.unlink()
+    return dest
 
 
 def _jupyter_book() -> list[str]:
