@@ -191,3 +191,14 @@ def test_sof_rows_for_ratios_two_arm_and_transitions() -> None:
          "ci_lower": 0.35, "ci_upper": 0.63},
         {"label": "low → zero", "identified": False, "total": 125, "proportion": None}]}
     assert [r["analysis"] for r in synthesis.sof_rows(rates, "Shi")] == ["Shi: zero → low"]
+
+
+def test_flow_for_figure_keeps_the_largest_trials_in_order() -> None:
+    flow = pd.DataFrame({"study_id": list("abcd"), "screened": [10, None, 300, 40]})
+    shown, which = synthesis.flow_for_figure(flow, 2)
+    assert shown["study_id"].tolist() == ["c", "d"]
+    assert which.startswith("the 2 largest of the 4 trials")
+    all_shown, text = synthesis.flow_for_figure(flow, 10)
+    assert len(all_shown) == 4 and text == "all 4 trials"
+    with pytest.raises(ValueError, match="max_trials"):
+        synthesis.flow_for_figure(flow, 0)

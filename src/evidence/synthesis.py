@@ -25,6 +25,7 @@ __all__ = [
     "describe_within_study",
     "feasibility",
     "flow_display",
+    "flow_for_figure",
     "flow_table",
     "methods_table",
     "nns_claim",
@@ -103,6 +104,24 @@ FLOW_NAMES = {"label": "Trial", "year": "Year", "screened": "Screened",
 def flow_display(flow: pd.DataFrame) -> pd.DataFrame:
     """:func:`flow_table` with reader-facing column names (no study ids)."""
     return flow.drop(columns=["study_id"]).rename(columns=FLOW_NAMES)
+
+
+def flow_for_figure(flow: pd.DataFrame, max_trials: int) -> tuple[pd.DataFrame, str]:
+    """The trials a flow figure can show legibly, and a sentence saying which.
+
+    With more than ``max_trials`` trials, the ``max_trials`` largest by patients
+    screened are kept (in the table's order); the table still lists every trial.
+    """
+    if max_trials < 1:
+        raise ValueError(f"max_trials must be >= 1, got {max_trials}")
+    n = len(flow)
+    if n <= max_trials:
+        return flow, f"all {n} trials"
+    screened = flow["screened"].astype("Float64").fillna(-1)
+    keep = screened.sort_values(ascending=False, kind="stable").index[:max_trials]
+    return (flow.loc[sorted(keep)],
+            f"the {max_trials} largest of the {n} trials by patients screened (the table "
+            "lists all)")
 
 
 def nns_per_trial(table: pd.DataFrame) -> pd.DataFrame:
