@@ -652,3 +652,22 @@ def test_hazard_ratio_words_and_table() -> None:
                                           "x")
     assert "Only one unadjusted (univariable) estimate (Zhang 2016)" in one
     assert "nothing is pooled" in one and "Population:" in one
+
+
+def test_two_arm_figure_caps_rows_randomised_first() -> None:
+    import pandas as pd
+
+    from evidence import chapters
+
+    studies = pd.DataFrame({"study_id": ["r", "a", "b"], "label": ["R", "A", "B"],
+                            "randomized": ["yes", "no", "no"]})
+    effects = pd.DataFrame({
+        "study_id": ["a", "b", "r"], "outcome": ["objective_response"] * 3,
+        "measure": ["RR"] * 3, "estimate": [1.5, 2.0, 0.8], "ci_lower": [0.5, 0.9, 0.3],
+        "ci_upper": [4.0, 4.4, 2.1], "ai": [3, 9, 4], "n1i": [10, 30, 20],
+        "ci": [2, 5, 5], "n2i": [10, 30, 20]})
+    fig = chapters.two_arm_figure(effects, studies, "RR", max_rows=2)
+    shown = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "R\nObjective response" in shown  # the randomised comparison is kept
+    assert "B (not randomised)" in shown and "A (not randomised)" not in shown
+    assert any("2 of 3 comparisons (randomised first" in t.get_text() for t in fig.texts)

@@ -1374,7 +1374,8 @@ def context_table(outcomes: pd.DataFrame, study_ids: Iterable[str], studies: pd.
 
 
 def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = "RR",
-                   *, ax: Any = None, title: str | None = None) -> Figure:
+                   *, ax: Any = None, title: str | None = None,
+                   max_rows: int | None = None) -> Figure:
     """Forest-style plot of two-arm effects, one row per comparison, nothing pooled.
 
     Ratios are drawn on a log axis with a reference line at 1 (0 for ``RD``).
@@ -1393,6 +1394,9 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         Axes to draw into; a new Figure when None.
     title : str, optional
         Figure title.
+    max_rows : int, optional
+        Draw at most this many comparisons: randomised ones first, then the largest
+        by patients (in the table's order); the title then says how many are shown.
 
     Returns
     -------
@@ -1405,6 +1409,15 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     rows = effects[effects["measure"] == measure].reset_index(drop=True)
     if rows.empty:
         raise ValueError(f"no {measure} rows to plot")
+    if max_rows is not None and len(rows) > max_rows:
+        randomised = rows["study_id"].map(
+            lambda sid: _study(studies, sid).get("randomized") == "yes")
+        size = rows["n1i"] + rows["n2i"]
+        order = sorted(range(len(rows)), key=lambda i: (not randomised[i], -size[i], i))
+        total = len(rows)
+        rows = rows.loc[sorted(order[:max_rows])].reset_index(drop=True)
+        title = (title + ": " if title else "") + (
+            f"{max_rows} of {total} comparisons (randomised first, then the largest)")
     k = len(rows)
     labels, rand = [], []
     for r in rows.to_dict("records"):
