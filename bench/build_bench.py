@@ -10,6 +10,7 @@ has N studies.
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
@@ -43,6 +44,19 @@ def copy_book(dest: Path, src: Path = REPO) -> Path:
 def _build(root: Path, *extra: str, memory: bool = False) -> Timed:
     return run_timed([EVIDENCE, "build", "--root", root, "--data", root / "data", "-j", "2",
                       "-q", *extra], cwd=root, memory=memory, timeout=BUILD_TIMEOUT_S)
+
+
+#: jupyter_client picks free ports before the kernel binds them; kernels started at the
+#: same moment can collide (jupyter/jupyter_client#154).  A build failing only this way
+#: is retried once and the retry is noted.
+_KERNEL_START_RACE = "Kernel died before replying to kernel_info"
+
+
+def _build_retrying(root: Path, *extra: str, memory: bool = False) -> tuple[Timed, str]:
+    res = _build(root, *extra, memory=memory)
+    if not res.ok and _KERNEL_START_RACE in res.stdout + res.stderr:
+        return _build(root, *extra, memory=memory), "retried once after a kernel start race"
+    return res, ""
 
 
 def _executed(res: Timed) -> list[str]:
@@ -212,10 +226,22 @@ def _notebook_breakdown(path: Path, cwd: Path) -> dict[str, Any]:
 
 
 def _first_statement(source: str) -> str:
-    """The first line of a cell that is not an import, a comment or blank."""
+    """What a cell calls (dotted names, in order), or its first line that is not an import."""
     lines = [ln.strip() for ln in source.splitlines() if ln.strip()]
     work = [ln for ln in lines if not ln.startswith(("import ", "from ", "#", "%"))]
-    return (work or lines)[0][:70]
+    try:
+        tree = ast.parse("\n".join(ln for ln in source.splitlines()
+                                   if not ln.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return (work or lines)[0][:70]
+    calls: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = ast.unparse(node.func)
+            if "(" not in name and name not in calls:
+                calls.append(name)
+    text = ", ".join(calls) if calls else (work or lines)[0]
+    return text[:90] + ("…" if len(text) > 90 else "")
 
 
 def _importtime(path: Path, cwd: Path) -> dict[str, float]:
@@ -280,7 +306,7 @@ def _breakdown(root: Path, label: str, sphinx_s: float | None,
     cells = sorted(((sec, aid, src) for aid, p in per.items() for _, sec, src in p["cells"]),
                    reverse=True)[:8]
     text += "\n\nSlowest cells:\n\n" + markdown_table(
-        ["notebook", "cell (first line after its imports)", "time"],
+        ["notebook", "what the cell calls", "time"],
         [(f"`{aid}`", f"`{src.replace('|', '¦')}`", fmt_s(sec)) for sec, aid, src in cells])
     if imports:
         text += ("\n\nImports summed over the notebooks (`python -X importtime` of each "
@@ -324,7 +350,7 @@ def run_build(*, quick: bool, out_dir: Path, src: Path = REPO) -> tuple[str, dic
     with tempfile.TemporaryDirectory(prefix="evidence-bench-") as tmp:
         seed = copy_book(Path(tmp) / "seed", src)
         outcomes = book_outcomes(seed)
-        clean = _build(seed, "--force", memory=True)
+        clean, clean_note = _build_retrying(seed, "--force", memory=True)
         print(f"  clean build: {fmt_s(clean.seconds)} (exit {clean.returncode})", flush=True)
         if not clean.ok:
             lines.append(f"**The clean build failed** ({_failure(clean)}); nothing else "
@@ -351,7 +377,8 @@ def run_build(*, quick: bool, out_dir: Path, src: Path = REPO) -> tuple[str, dic
 
         steps = [
             ("clean `evidence build --force -j 2`", clean,
-             f"{n_analyses} analyses; HTML {_html_size(seed) / 1e6:.1f} MB"),
+             f"{n_analyses} analyses; HTML {_html_size(seed) / 1e6:.1f} MB"
+             + (f" ({clean_note})" if clean_note else "")),
             ("no-op rebuild (median of 3)", noop,
              f"target ≤ {NOOP_TARGET_S:.0f} s: "
              f"**{'met' if noop.ok and noop.seconds <= NOOP_TARGET_S else 'MISSED'}**"
@@ -387,17 +414,18 @@ def run_build(*, quick: bool, out_dir: Path, src: Path = REPO) -> tuple[str, dic
         for n in ((10, 100) if quick else (10, 100, 1000)):
             root = copy_book(Path(tmp) / f"n{n}", src)
             added_counts = synthesize_registry(root / "data", n, outcomes)
-            res = _build(root, "--force", memory=True)
-            print(f"  N={n}: {fmt_s(res.seconds)} (exit {res.returncode})", flush=True)
+            res, note = _build_retrying(root, "--force", memory=True)
+            print(f"  N={n}: {fmt_s(res.seconds)} (exit {res.returncode}) {note}", flush=True)
             entry: dict[str, Any] = {"added": added_counts, "seconds": res.seconds,
                                      "ok": res.ok, "max_rss_kb": res.max_rss_kb,
-                                     "tree_peak_kb": res.tree_peak_kb}
+                                     "tree_peak_kb": res.tree_peak_kb, "note": note}
             if res.ok:
                 sph = _sphinx_only(root)
                 noop_n = _build(root)
                 entry["sphinx"] = max(sph.seconds - noop_n.seconds, 0.0)
                 entry["noop"] = noop_n.seconds
-                scale_rows.append((f"N = {n:,}", _count_rows(root), fmt_s(res.seconds),
+                scale_rows.append((f"N = {n:,}", _count_rows(root),
+                                   fmt_s(res.seconds) + (f" ({note})" if note else ""),
                                    f"{res.seconds / clean.seconds:.1f}×",
                                    f"{fmt_mb(res.max_rss_kb)} / {fmt_mb(res.tree_peak_kb)}",
                                    fmt_s(entry["sphinx"]),

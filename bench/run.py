@@ -9,7 +9,8 @@ clean, no-op and incremental builds of the real book and its scaling with the
 registry size.  Each part prints its table and replaces its own block of
 bench/README.md (the hand-written text above the blocks is kept); raw numbers go
 to ``bench/out/`` (not committed).  These are benchmarks, not tests: they never
-fail on a missed target, they report it.
+fail on a missed target, they report it; only a book that does not build at all
+makes the command exit 1 (and leaves the README's build block as it was).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the selected benchmark parts; always exit 0 unless a part crashed."""
+    """Run the selected parts; exit 0 unless the book could not be built at all."""
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n")[0])
     parser.add_argument("part", nargs="?", default="all", choices=["stats", "build", "all"])
     parser.add_argument("--quick", action="store_true",
@@ -57,9 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("build", "all"):
         print("build: the real book", flush=True)
         start = time.perf_counter()
-        md, _ = run_build(quick=args.quick, out_dir=out_dir / "build", src=args.book.resolve())
+        md, raw = run_build(quick=args.quick, out_dir=out_dir / "build",
+                            src=args.book.resolve())
         md += f"\n\n{stamp} (benchmark took {time.perf_counter() - start:.0f} s)"
         print("\n" + md + "\n", flush=True)
+        if "failed" in raw.get("clean", {}):
+            print("bench: the clean build failed, so nothing was measured; bench/README.md "
+                  "keeps its previous build results", file=sys.stderr)
+            return 1
         if not args.no_readme and args.book.resolve() == REPO:
             update_readme("build", md)
     return 0

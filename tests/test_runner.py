@@ -168,3 +168,20 @@ def test_selection_matching_no_rows_fails_clearly(built: Path) -> None:
     failed = {o.analysis_id: o.error for o in report.outcomes if o.status == "failed"}
     assert "yield" in failed and "no registry rows for outcome='her2_ctc_screening_yield'" \
         in failed["yield"]
+
+
+def test_kernel_start_race_is_retried_once(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import papermill
+
+    real = papermill.execute_notebook
+    calls: list[int] = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    report = run(built, only=["orr"])
+    assert report.ok and len(calls) == 2

@@ -1173,12 +1173,24 @@ def two_arm_effects(pairs: pd.DataFrame, measures: Sequence[str] = TWO_ARM_MEASU
                                       "ci_upper", "corrected", "fisher_pvalue", "level"])
 
 
+_STUDY_INDEX: dict[int, tuple[pd.DataFrame, dict[str, dict[str, Any]]]] = {}
+
+
 def _study(studies: pd.DataFrame, study_id: str) -> dict[str, Any]:
-    hit = studies[studies["study_id"] == study_id]
-    if hit.empty:
+    # indexed once per studies table: a scan per call made the two-arm chapter O(k^2)
+    cached = _STUDY_INDEX.get(id(studies))
+    if cached is None or cached[0] is not studies:
+        index: dict[str, dict[str, Any]] = {}
+        for row in studies.to_dict("records"):
+            index.setdefault(row["study_id"], row)
+        cached = (studies, index)
+        _STUDY_INDEX.clear()
+        _STUDY_INDEX[id(studies)] = cached
+    hit = cached[1].get(study_id)
+    if hit is None:
         return {"study_id": study_id, "label": study_id, "randomized": "", "design": "",
                 "intervention": "", "notes": ""}
-    return hit.iloc[0].to_dict()
+    return dict(hit)
 
 
 def _fmt_effect(measure: str, est: float, lo: float, hi: float) -> str:

@@ -32,6 +32,7 @@ from evidence.config import Analysis, BookConfig
 __all__ = ["RunOutcome", "RunReport", "library_digest", "run_analyses", "stamp_key"]
 
 CACHE_DIR = ".evidence-cache"
+_KERNEL_START_RACE = "Kernel died before replying to kernel_info"
 FAILED_DIR = "_build/failed"
 
 
@@ -175,12 +176,23 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
     tmp = Path(tmp_name)
     params = {**analysis.parameters, "analysis_id": analysis.id,
               "data_dir": data_dir, "results_dir": "results"}
-    try:
+    def execute() -> None:
         papermill.execute_notebook(
             template, str(tmp), parameters=params, kernel_name="python3", cwd=root,
             progress_bar=False, log_output=False, report_mode=False,
             # the kernel's own start-up/shut-down log lines are noise for readers
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+
+    try:
+        try:
+            execute()
+        except RuntimeError as exc:
+            # jupyter_client picks free ports before the kernel binds them, so kernels
+            # started at the same moment can collide (jupyter/jupyter_client#154); such a
+            # start failure happens before any cell ran, so one retry is safe
+            if _KERNEL_START_RACE not in str(exc):
+                raise
+            execute()
         if not results[0].is_file():
             raise RuntimeError(f"the notebook did not write results/{analysis.id}.json "
                                "(a template must end with ctx.save(...))")
