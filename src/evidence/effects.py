@@ -462,8 +462,9 @@ def proportion_ci(xi: Any, ni: Any, method: str = "clopper-pearson",
         Events and sample sizes.
     method : {"clopper-pearson", "wilson"}
         Exact Clopper-Pearson (R's ``binom.test``) or the Wilson score interval
-        without continuity correction; via statsmodels' ``proportion_confint``
-        (``"beta"``, ``"wilson"``).
+        without continuity correction (the formulas of statsmodels'
+        ``proportion_confint``, ``"beta"`` and ``"wilson"``; see
+        :mod:`evidence.distributions`).
     level : float
         Confidence level.
 
@@ -472,7 +473,9 @@ def proportion_ci(xi: Any, ni: Any, method: str = "clopper-pearson",
     (numpy.ndarray, numpy.ndarray)
         Lower and upper limits, within [0, 1].
     """
-    methods = {"clopper-pearson": "beta", "wilson": "wilson"}
+    from evidence.distributions import clopper_pearson, wilson
+
+    methods = {"clopper-pearson": clopper_pearson, "wilson": wilson}
     if method not in methods:
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(methods)}")
     level = float(level)
@@ -485,12 +488,7 @@ def proportion_ci(xi: Any, ni: Any, method: str = "clopper-pearson",
         raise ValueError("ni: group sizes must be > 0")
     if (x > n).any():
         raise ValueError(f"xi > ni at position(s) {np.flatnonzero(x > n).tolist()}")
-    from statsmodels.stats.proportion import proportion_confint
-
-    lo, hi = proportion_confint(x, n, alpha=1.0 - level, method=methods[method])
+    lo, hi = methods[method](x, n, level)
     lo = np.clip(np.asarray(lo, dtype=float), 0.0, 1.0)
     hi = np.clip(np.asarray(hi, dtype=float), 0.0, 1.0)
-    if method == "clopper-pearson":
-        lo = np.where(x == 0, 0.0, lo)
-        hi = np.where(x == n, 1.0, hi)
     return lo, hi

@@ -46,6 +46,15 @@ from typing import Any
 
 import numpy as np
 
+# the distributions come from scipy.special, not scipy.stats: importing scipy.stats
+# (~1 s) would dominate a whole `evidence pool` run
+from evidence.distributions import chisq_quantile as _chisq_quantile
+from evidence.distributions import norm_quantile_upper as _norm_quantile_upper
+from evidence.distributions import p_chisq as _p_chisq
+from evidence.distributions import p_f as _p_f
+from evidence.distributions import p_norm2 as _p_norm2
+from evidence.distributions import p_t2 as _p_t2
+from evidence.distributions import t_quantile_upper as _t_quantile_upper
 from evidence.results import EffectSizes, MetaResult, check_level
 
 __all__ = [
@@ -215,50 +224,6 @@ def _qe_func(tau2: float, y: np.ndarray, vi: np.ndarray, X: np.ndarray) -> float
     if np.any(tau2 + vi < 0):
         raise ValueError("Some marginal variances are negative.")
     return _Wls(X, 1.0 / (vi + tau2)).rss(y)
-
-
-def _norm_quantile_upper(alpha: float) -> float:
-    from scipy.special import ndtri
-
-    return float(-ndtri(alpha))
-
-
-def _t_quantile_upper(alpha: float, df: float) -> float:
-    # scipy.special holds the same routines scipy.stats calls (t.isf(a) = -stdtrit(df, a)),
-    # without the ~1 s import of scipy.stats that would dominate `evidence pool`
-    from scipy.special import stdtrit
-
-    return float(-stdtrit(df, alpha))
-
-
-def _p_norm2(z: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr
-
-    return 2.0 * ndtr(-np.abs(z))
-
-
-def _p_t2(t: np.ndarray, df: float) -> np.ndarray:
-    from scipy.special import stdtr
-
-    return 2.0 * stdtr(df, -np.abs(t))
-
-
-def _p_chisq(q: float, df: float) -> float:
-    from scipy.special import chdtrc
-
-    return float(chdtrc(df, q))
-
-
-def _p_f(f: float, df1: float, df2: float) -> float:
-    from scipy.special import fdtrc
-
-    return float(fdtrc(df1, df2, f))
-
-
-def _chisq_quantile(prob: float, df: float, upper: bool) -> float:
-    from scipy.special import chdtri, gammaincinv
-
-    return float(chdtri(df, prob) if upper else 2.0 * gammaincinv(df / 2.0, prob))
 
 
 def _merge_control(control: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -57,7 +57,7 @@ __all__ = [
 
 #: Distributions whose versions the Reproducibility chapter lists (pip names).
 DEFAULT_PACKAGES: tuple[str, ...] = (
-    "evidence", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "papermill",
+    "evidence", "numpy", "scipy", "pandas", "matplotlib", "papermill",
     "jupyter-book", "myst-nb", "sphinx",
 )
 

@@ -73,18 +73,23 @@ def flow_table(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
 
     rows = outcomes[outcomes["subgroup"].fillna("") == ""]
     trials = sorted(set(rows.loc[rows["outcome"].isin(_FLOW_OUTCOMES), "study_id"]))
+    # rows by study and outcome, in file order, indexed in one pass (a boolean mask per
+    # study made this O(k^2) on a large registry)
+    by_study: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for rec in rows.to_dict("records"):
+        by_study.setdefault(rec["study_id"], {}).setdefault(rec["outcome"], []).append(rec)
     out = []
     for sid in trials:
-        mine = rows[rows["study_id"] == sid]
+        mine = by_study.get(sid, {})
         record: dict[str, Any] = {"study_id": sid}
         for stage, sources in FLOW_STAGES:
             value = None
             for outcome, field in sources:
-                hit = mine[mine["outcome"] == outcome]
+                hit = mine.get(outcome, [])
                 if outcome == "objective_response":
-                    hit = hit[hit["arm_role"].fillna("") != "control"]
-                if not hit.empty:
-                    value = int(hit.iloc[0][field])
+                    hit = [r for r in hit if r.get("arm_role") != "control"]
+                if hit:
+                    value = int(hit[0][field])
                     break
             record[stage] = value
         out.append(record)
@@ -445,8 +450,8 @@ def compare_within_study(table: pd.DataFrame, key: str) -> tuple[pd.DataFrame, d
         continuity correction (more levels), with its name and p-value.
     """
     import pandas as pd
-    from scipy import stats
 
+    from evidence.distributions import chisq_test, fisher_exact
     from evidence.effects import proportion_ci
 
     rows = table[table["subgroup"].fillna("").str.startswith(f"{key}=")]
@@ -464,10 +469,10 @@ def compare_within_study(table: pd.DataFrame, key: str) -> tuple[pd.DataFrame, d
     })
     counts = np.column_stack([events, total - events])
     if len(rows) == 2:
-        p = float(stats.fisher_exact(counts)[1])
+        p = fisher_exact(*(int(v) for v in counts.ravel()))
         test = "Fisher's exact test"
     else:
-        p = float(stats.chi2_contingency(counts, correction=False)[1])
+        p = chisq_test(counts)[1]
         test = "Pearson's χ² test"
     return frame, {"key": key, "test": test, "p_value": p}
 

@@ -208,8 +208,7 @@ def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: floa
     ValueError
         Unknown ``measure``/``to``, bad counts, or bad ``level``.
     """
-    from scipy.stats import chi2, norm
-
+    from evidence.distributions import norm_quantile_upper, p_chisq, p_norm2
     from evidence.effects import escalc
 
     measure = _check_measure(measure)
@@ -244,7 +243,7 @@ def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: floa
 
     n1, n2 = a + b, cc + d
     n = n1 + n2
-    crit = float(norm.ppf(1.0 - (1.0 - level) / 2.0))
+    crit = norm_quantile_upper((1.0 - level) / 2.0)
     nan = math.nan
     est = se = nan
     tests = dict(cmh=nan, cmh_pvalue=nan, cochran=nan, cochran_pvalue=nan, tarone=nan,
@@ -278,7 +277,7 @@ def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: floa
                                      + (n1 / n) * (n2 / n) * (n2 - n1) / 2)
                         + np.sum(a * (n2 - cc) / n + cc * (n1 - a) / n) / 2) / w**2)
     zval = est / se if math.isfinite(est) else nan
-    pval = float(2.0 * norm.sf(abs(zval))) if math.isfinite(zval) else nan
+    pval = float(p_norm2(zval)) if math.isfinite(zval) else nan
     lo, hi = est - crit * se, est + crit * se
 
     ok = np.isfinite(yi) & np.isfinite(vi)
@@ -289,7 +288,7 @@ def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: floa
             notes.append(f"{dropped} table(s) without a finite escalc effect left out of Q")
     if k_yi > 1:
         q = max(0.0, float(np.sum((yi[ok] - est) ** 2 / vi[ok]))) if math.isfinite(est) else nan
-        q_p = float(chi2.sf(q, k_yi - 1)) if math.isfinite(q) else nan
+        q_p = p_chisq(q, k_yi - 1) if math.isfinite(q) else nan
         with np.errstate(divide="ignore", invalid="ignore"):
             i2 = max(0.0, 100.0 * (q - (k_yi - 1)) / q) if q > 0 else (0.0 if q == 0 else nan)
         h2 = q / (k_yi - 1)
@@ -306,7 +305,7 @@ def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: floa
 def _cmh(a: np.ndarray, n1: np.ndarray, n2: np.ndarray, n: np.ndarray, c: np.ndarray,
          b: np.ndarray, d: np.ndarray, correct: bool) -> dict[str, float]:
     """Cochran-Mantel-Haenszel (``MH``) and Cochran's (``CO``) tests, metafor's formulas."""
-    from scipy.stats import chi2
+    from evidence.distributions import p_chisq
 
     xt, yt = a + c, b + d
     if np.sum(xt) == 0 or np.sum(yt) == 0:
@@ -315,14 +314,14 @@ def _cmh(a: np.ndarray, n1: np.ndarray, n2: np.ndarray, n: np.ndarray, c: np.nda
     num = (abs(float(np.sum(a - (n1 / n) * xt))) - cc) ** 2
     co = num / float(np.sum((n1 / n) * (n2 / n) * (xt * (yt / n))))
     mh = num / float(np.sum((n1 / n) * (n2 / n) * (xt * (yt / (n - 1)))))
-    return {"cmh": mh, "cmh_pvalue": float(chi2.sf(mh, 1)),
-            "cochran": co, "cochran_pvalue": float(chi2.sf(co, 1))}
+    return {"cmh": mh, "cmh_pvalue": p_chisq(mh, 1),
+            "cochran": co, "cochran_pvalue": p_chisq(co, 1)}
 
 
 def _tarone(est: float, a: np.ndarray, n1: np.ndarray, n2: np.ndarray, n: np.ndarray,
             c: np.ndarray, b: np.ndarray, d: np.ndarray) -> tuple[dict[str, float], int]:
     """Breslow-Day and Tarone tests at the MH odds ratio (metafor's formulas)."""
-    from scipy.stats import chi2
+    from evidence.distributions import p_chisq
 
     if not math.isfinite(est):
         return {}, 0
@@ -346,8 +345,8 @@ def _tarone(est: float, a: np.ndarray, n1: np.ndarray, n2: np.ndarray, n: np.nda
     ta = max(0.0, bd - float(np.sum(dev)) ** 2 / float(np.sum(inv_var)))
     out = {"breslow_day": bd, "tarone": ta}
     if k_pos > 1:
-        out["breslow_day_pvalue"] = float(chi2.sf(bd, k_pos - 1))
-        out["tarone_pvalue"] = float(chi2.sf(ta, k_pos - 1))
+        out["breslow_day_pvalue"] = p_chisq(bd, k_pos - 1)
+        out["tarone_pvalue"] = p_chisq(ta, k_pos - 1)
     return out, k_pos
 
 
@@ -433,8 +432,7 @@ def two_arm_effect(ai: int, n1i: int, ci: int, n2i: int, measure: str = "OR", *,
     >>> round(e.pred, 6)
     4.0
     """
-    from scipy.stats import fisher_exact, norm
-
+    from evidence.distributions import fisher_exact, norm_quantile_upper
     from evidence.effects import escalc
 
     measure = _check_measure(measure)
@@ -450,11 +448,11 @@ def two_arm_effect(ai: int, n1i: int, ci: int, n2i: int, measure: str = "OR", *,
     es = escalc(measure, ai=[a], n1i=[m1], ci=[c], n2i=[m2], add=float(add), to=to)
     yi, vi = float(es.yi[0]), float(es.vi[0])
     se = math.sqrt(vi) if vi >= 0 else math.nan
-    crit = float(norm.ppf(1.0 - (1.0 - level) / 2.0))
+    crit = norm_quantile_upper((1.0 - level) / 2.0)
     lo, hi = yi - crit * se, yi + crit * se
-    fisher = fisher_exact([[a, m1 - a], [c, m2 - c]], alternative="two-sided")
+    fisher = fisher_exact(a, m1 - a, c, m2 - c)
     return TwoArmEffect(
         measure=measure, ai=a, n1i=m1, ci=c, n2i=m2, yi=yi, vi=vi, se=se, ci_lower=lo,
         ci_upper=hi, pred=_back(measure, yi), pred_ci_lower=_back(measure, lo),
-        pred_ci_upper=_back(measure, hi), fisher_pvalue=float(fisher.pvalue),
+        pred_ci_upper=_back(measure, hi), fisher_pvalue=fisher,
         corrected=bool(es.corrected[0]) if es.corrected is not None else False, level=level)
