@@ -204,6 +204,61 @@ def test_load_types_and_values(tmp_path: Path) -> None:
     assert registry.data_dir == tmp_path / "data"
 
 
+def _assert_same_registry(a: Registry, b: Registry) -> None:
+    from pandas.testing import assert_frame_equal
+
+    for name in ("studies", "outcomes", "effects", "transitions", "outcome_types"):
+        assert_frame_equal(getattr(a, name), getattr(b, name))
+    assert (a.data_dir, a.sha256) == (b.data_dir, b.sha256)
+
+
+def test_load_with_a_cache_reads_what_it_validated(tmp_path: Path) -> None:
+    data = make(tmp_path)
+    cache = tmp_path / "cache"
+    before = {p: p.read_bytes() for p in data.iterdir()}
+    fresh = load(data)
+    first = load(data, cache_dir=cache)
+    pickles = list(cache.glob("registry-*.pickle"))
+    assert len(pickles) == 1
+    _assert_same_registry(first, fresh)
+    _assert_same_registry(load(data, cache_dir=cache), fresh)  # read from the cache
+    assert {p: p.read_bytes() for p in data.iterdir()} == before  # data/ untouched
+    # a copy of the registry elsewhere reads the same pickle but keeps its own path
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    for p in data.iterdir():
+        (other / p.name).write_bytes(p.read_bytes())
+    assert load(other, cache_dir=cache).data_dir == other
+
+
+def test_load_cache_follows_edits_and_never_hides_problems(tmp_path: Path) -> None:
+    data = make(tmp_path)
+    cache = tmp_path / "cache"
+    load(data, cache_dir=cache)
+    path = data / "outcomes.csv"
+    path.write_text(path.read_text().replace("one PR among 7", "one PR among seven"))
+    edited = load(data, cache_dir=cache)
+    assert "one PR among seven" in edited.outcomes["quote"].tolist()
+    assert len(list(cache.glob("registry-*.pickle"))) == 1  # the stale one is removed
+    path.write_text(path.read_text().replace(",1,7,", ",9,7,"))  # events > total
+    with pytest.raises(RegistryError, match=r"outcomes\.csv"):
+        load(data, cache_dir=cache)
+
+
+def test_load_cache_that_is_corrupt_is_ignored_and_replaced(tmp_path: Path) -> None:
+    data = make(tmp_path)
+    cache = tmp_path / "cache"
+    load(data, cache_dir=cache)
+    (pickled,) = cache.glob("registry-*.pickle")
+    pickled.write_bytes(b"not a pickle")
+    _assert_same_registry(load(data, cache_dir=cache), load(data))
+    assert pickled.read_bytes() != b"not a pickle"
+    # a cache directory that cannot be created costs time, not the load
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    _assert_same_registry(load(data, cache_dir=blocked / "cache"), load(data))
+
+
 def test_sha256_covers_every_csv_file_with_names(tmp_path: Path) -> None:
     data = make(tmp_path)
     expected = hashlib.sha256()

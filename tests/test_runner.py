@@ -61,6 +61,25 @@ def test_outputs_and_noop(built: Path) -> None:
     assert again.by_status("skipped") == ["orr", "yield"] and not again.by_status("executed")
 
 
+def test_notebooks_read_the_registry_the_runner_validated(built: Path) -> None:
+    import dataclasses
+    import os
+    import pickle
+
+    from evidence.registry import CACHE_ENV
+
+    (cached,) = (built / runner.CACHE_DIR).glob("registry-*.pickle")
+    registry = pickle.loads(cached.read_bytes())
+    # doctor the cached tables (same key): only a kernel reading the cache sees this
+    outcomes = registry.outcomes.copy()
+    outcomes.loc[outcomes["outcome"] == "objective_response", "events"] += 1
+    cached.write_bytes(pickle.dumps(dataclasses.replace(registry, outcomes=outcomes)))
+    report = run(built, force=True, only=["orr"], jobs=1)
+    assert report.ok, report.outcomes
+    assert json.loads((built / "results" / "orr.json").read_text())["events"] == 5
+    assert CACHE_ENV not in os.environ  # set for the kernel only
+
+
 def test_editing_one_count_reruns_only_its_readers(built: Path) -> None:
     replace_in(built / "data" / "outcomes.csv", "objective_response,,1,10",
                "objective_response,,2,10")

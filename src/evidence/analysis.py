@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from evidence.registry import CACHE_ENV
 from evidence.results import jsonable
 
 if TYPE_CHECKING:
@@ -234,6 +236,11 @@ def open_analysis(analysis_id: str, data_dir: str = "data",
                   results_dir: str = "results") -> AnalysisContext:
     """Load (and validate) the registry for one analysis.
 
+    When the runner executes the notebook it sets the environment variable
+    ``EVIDENCE_CACHE_DIR`` (:data:`evidence.registry.CACHE_ENV`) to the build's cache, where it has
+    already validated the registry; the tables are then read from there (see
+    :func:`evidence.registry.load`).
+
     Raises
     ------
     evidence.registry.RegistryError
@@ -242,7 +249,8 @@ def open_analysis(analysis_id: str, data_dir: str = "data",
     from evidence.registry import load
 
     data = Path(data_dir)
-    return AnalysisContext(analysis_id, data, Path(results_dir), load(data))
+    registry = load(data, cache_dir=os.environ.get(CACHE_ENV) or None)
+    return AnalysisContext(analysis_id, data, Path(results_dir), registry)
 
 
 @dataclass(frozen=True)

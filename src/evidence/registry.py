@@ -33,6 +33,7 @@ Conventions
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
 __all__ = [
+    "CACHE_ENV",
     "OPTIONAL_COLUMNS",
     "REGISTRY_FILES",
     "REQUIRED_COLUMNS",
@@ -675,6 +677,10 @@ def registry_sha256(data_dir: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+#: Environment variable naming the directory where validated registries are cached (set
+#: by the runner for the notebooks it executes; see :func:`load`).
+CACHE_ENV = "EVIDENCE_CACHE_DIR"
+
 _INT_COLUMNS = {"studies.csv": ("year",), "outcomes.csv": ("events", "total"),
                 "transitions.csv": ("count",)}
 _FLOAT_COLUMNS = {"effects.csv": ("estimate", "ci_lower", "ci_upper", "p_value")}
@@ -700,13 +706,21 @@ def _frame(name: str, table: _Table | None) -> pd.DataFrame:
     return frame
 
 
-def load(data_dir: str | os.PathLike[str]) -> Registry:
+def load(data_dir: str | os.PathLike[str], *,
+         cache_dir: str | os.PathLike[str] | None = None) -> Registry:
     """Validate the registry and load it into DataFrames.
 
     Parameters
     ----------
     data_dir : str or path-like
         The registry directory.
+    cache_dir : str or path-like, optional
+        Where to keep the validated tables between processes (the build passes its
+        ``.evidence-cache``). A registry whose files, validation code and pandas
+        version are unchanged since it was last validated is then read from there
+        (one pickle, written atomically; a stale or unreadable one is ignored and
+        replaced). Validating 10,000 rows costs ≈ 0.35 s, once per notebook without
+        the cache. Nothing is written to ``data_dir``.
 
     Returns
     -------
@@ -720,6 +734,20 @@ def load(data_dir: str | os.PathLike[str]) -> Registry:
         If :func:`validate` finds any problem; ``.problems`` lists all of them.
     """
     path = Path(data_dir)
+    if cache_dir is None:
+        return _load(path)
+    sha = registry_sha256(path)
+    cached = Path(cache_dir) / f"registry-{_cache_key(sha)}.pickle"
+    hit = _read_cached(cached)
+    if hit is not None:
+        return dataclasses.replace(hit, data_dir=path)
+    registry = _load(path)
+    if registry.sha256 == sha:  # unchanged while it was validated
+        _write_cached(cached, registry)
+    return registry
+
+
+def _load(path: Path) -> Registry:
     problems, tables = _validate(path)
     if problems:
         raise RegistryError(problems)
@@ -732,6 +760,52 @@ def load(data_dir: str | os.PathLike[str]) -> Registry:
         data_dir=path,
         sha256=registry_sha256(path),
     )
+
+
+def _cache_key(registry_digest: str) -> str:
+    """The registry's digest, this module's source and the pandas/Python versions."""
+    import sys
+
+    import pandas as pd
+
+    h = hashlib.sha256(registry_digest.encode())
+    h.update(Path(__file__).read_bytes())
+    h.update(f"{pd.__version__} {sys.version}".encode())
+    return h.hexdigest()[:32]
+
+
+def _read_cached(cached: Path) -> Registry | None:
+    import pickle
+
+    try:
+        with cached.open("rb") as fh:
+            hit = pickle.load(fh)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError,
+            TypeError, ValueError):
+        return None
+    return hit if isinstance(hit, Registry) else None
+
+
+def _write_cached(cached: Path, registry: Registry) -> None:
+    import pickle
+    import tempfile
+
+    tmp: str | None = None
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".registry-", suffix=".tmp", dir=cached.parent)
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(registry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cached)
+        tmp = None
+        for old in cached.parent.glob("registry-*.pickle"):  # keep only the current one
+            if old != cached:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.config import Analysis, BookConfig
+from evidence.registry import CACHE_ENV
 
 __all__ = ["RunOutcome", "RunReport", "library_digest", "run_analyses", "stamp_key"]
 
@@ -176,12 +177,23 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
     tmp = Path(tmp_name)
     params = {**analysis.parameters, "analysis_id": analysis.id,
               "data_dir": data_dir, "results_dir": "results"}
+
     def execute() -> None:
-        papermill.execute_notebook(
-            template, str(tmp), parameters=params, kernel_name="python3", cwd=root,
-            progress_bar=False, log_output=False, report_mode=False,
-            # the kernel's own start-up/shut-down log lines are noise for readers
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        # the kernel inherits this process's environment: point it at the registry the
+        # runner has validated (evidence.analysis.open_analysis reads it from there)
+        before = os.environ.get(CACHE_ENV)
+        os.environ[CACHE_ENV] = str(rootp / CACHE_DIR)
+        try:
+            papermill.execute_notebook(
+                template, str(tmp), parameters=params, kernel_name="python3", cwd=root,
+                progress_bar=False, log_output=False, report_mode=False,
+                # the kernel's own start-up/shut-down log lines are noise for readers
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        finally:
+            if before is None:
+                os.environ.pop(CACHE_ENV, None)
+            else:
+                os.environ[CACHE_ENV] = before
 
     try:
         try:
@@ -277,7 +289,7 @@ def run_analyses(config: BookConfig, *, data_dir: str | Path = "data",
         data_rel = data_abs.relative_to(root).as_posix()
     except ValueError:
         data_rel = str(data_abs)
-    registry = load(data_abs)
+    registry = load(data_abs, cache_dir=root / CACHE_DIR)
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     selected = set(only) if only else None
