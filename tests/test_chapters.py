@@ -503,6 +503,36 @@ def test_two_arm_effects_match_metafor_and_fisher(name: str) -> None:
         chapters.two_arm_effects(pairs, measures=("HR",))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 30), st.integers(1, 30), st.integers(0, 30),
+                          st.integers(0, 30)), min_size=1, max_size=8),
+       st.sampled_from(["only0", "all", "if0all", "none"]), st.sampled_from([0.5, 0.0]))
+def test_two_arm_effects_equal_two_arm_effect_pair_by_pair(tables, to, add) -> None:
+    from evidence.twoarm import two_arm_effect
+
+    rows = [(min(a, n1), n1, min(c, n2), n2) for n1, n2, a, c in tables]
+    pairs = pd.DataFrame([{"study_id": f"s{i}", "outcome": "o", "subgroup": "", "ai": a,
+                           "n1i": n1, "ci": c, "n2i": n2}
+                          for i, (a, n1, c, n2) in enumerate(rows)])
+    eff = chapters.two_arm_effects(pairs, add=add, to=to)
+    assert len(eff) == 3 * len(rows)
+    for r in eff.to_dict("records"):
+        e = two_arm_effect(*rows[int(r["study_id"][1:])], r["measure"], add=add, to=to)
+        got = [r[k] for k in ("yi", "vi", "estimate", "ci_lower", "ci_upper", "fisher_pvalue")]
+        want = [e.yi, e.vi, e.pred, e.pred_ci_lower, e.pred_ci_upper, e.fisher_pvalue]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, equal_nan=True)
+        assert r["corrected"] == e.corrected
+
+
+def test_two_arm_effects_empty_and_bad_counts() -> None:
+    empty = chapters.two_arm_pairs(outcome_rows()).iloc[0:0]
+    assert chapters.two_arm_effects(empty).empty
+    bad = pd.DataFrame([{"study_id": "x", "outcome": "o", "subgroup": "", "ai": 5, "n1i": 4,
+                         "ci": 0, "n2i": 3}])
+    with pytest.raises(ValueError, match=r"x, o: need 0 <= ai <= n1i"):
+        chapters.two_arm_effects(bad)
+
+
 def test_two_arm_words_and_tables() -> None:
     studies = study_rows()
     pairs = chapters.two_arm_pairs(outcome_rows())
