@@ -334,6 +334,18 @@ class _Checker:
             if column in self.columns and not record.cells[column]:
                 self.add(record, column, "missing value")
 
+    def unique_slug(self, record: _Record, column: str, first_line: dict[str, int]) -> None:
+        """A slug key that no earlier record has; ``first_line`` maps keys to lines."""
+        self.slug(record, column)
+        value = record.cells.get(column, "")
+        if not value:
+            return
+        if value in first_line:
+            self.add(record, column, f"duplicate {column} {value!r} "
+                                     f"(first on line {first_line[value]})")
+        else:
+            first_line[value] = record.line
+
     def slug(self, record: _Record, column: str) -> None:
         value = record.cells.get(column)
         if value is None:
@@ -463,14 +475,7 @@ def _check_studies(table: _Table) -> tuple[list[RegistryProblem], set[str] | Non
     check = _Checker(table, REQUIRED_COLUMNS["studies.csv"])
     first_line: dict[str, int] = {}
     for record in table.records:
-        check.slug(record, "study_id")
-        study_id = record.cells.get("study_id", "")
-        if study_id:
-            if study_id in first_line:
-                check.add(record, "study_id", f"duplicate study_id {study_id!r} "
-                                              f"(first on line {first_line[study_id]})")
-            else:
-                first_line[study_id] = record.line
+        check.unique_slug(record, "study_id", first_line)
         check.nonempty(record, "label", "design", "citation")
         year = check.integer(record, "year")
         if year is not None and not 1900 <= year <= 2100:
@@ -486,14 +491,7 @@ def _check_outcome_types(table: _Table) -> tuple[list[RegistryProblem], set[str]
     check = _Checker(table, REQUIRED_COLUMNS["outcome_types.csv"])
     first_line: dict[str, int] = {}
     for record in table.records:
-        check.slug(record, "outcome")
-        outcome = record.cells.get("outcome", "")
-        if outcome:
-            if outcome in first_line:
-                check.add(record, "outcome", f"duplicate outcome {outcome!r} "
-                                             f"(first on line {first_line[outcome]})")
-            else:
-                first_line[outcome] = record.line
+        check.unique_slug(record, "outcome", first_line)
         check.nonempty(record, "events", "total")
     known = set(first_line) if check.has("outcome") else None
     return check.problems, known

@@ -88,7 +88,40 @@ def _run(es: EffectSizes, subsets: list[np.ndarray], fitter: Fitter) -> dict[str
 
 
 @dataclass(frozen=True)
-class LeaveOneOut:
+class _RefitSeries:
+    """Columns shared by :class:`LeaveOneOut` and :class:`Cumulative`, one row per fit."""
+
+    k: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    pval: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    q: np.ndarray
+    q_pvalue: np.ndarray
+    tau2: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    back_estimate: np.ndarray
+    back_ci_lower: np.ndarray
+    back_ci_upper: np.ndarray
+    errors: tuple[str | None, ...]
+    measure: str
+    method: str
+    test: str
+
+    def _frame(self, labels: tuple[str, ...], name: str) -> pd.DataFrame:
+        import pandas as pd
+
+        data = {f: getattr(self, f) for f in ("k", *_SERIES_FIELDS, "back_estimate",
+                                              "back_ci_lower", "back_ci_upper")}
+        data["error"] = list(self.errors)
+        return pd.DataFrame(data, index=pd.Index(labels, name=name))
+
+
+@dataclass(frozen=True)
+class LeaveOneOut(_RefitSeries):
     """Each study omitted in turn (metafor's ``leave1out``).
 
     Row ``i`` is the model fitted without study ``omitted[i]``.  ``back_*`` are the
@@ -97,72 +130,24 @@ class LeaveOneOut:
     """
 
     omitted: tuple[str, ...]
-    k: np.ndarray
-    estimate: np.ndarray
-    se: np.ndarray
-    zval: np.ndarray
-    pval: np.ndarray
-    ci_lower: np.ndarray
-    ci_upper: np.ndarray
-    q: np.ndarray
-    q_pvalue: np.ndarray
-    tau2: np.ndarray
-    i2: np.ndarray
-    h2: np.ndarray
-    back_estimate: np.ndarray
-    back_ci_lower: np.ndarray
-    back_ci_upper: np.ndarray
-    errors: tuple[str | None, ...]
-    measure: str
-    method: str
-    test: str
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per omitted study."""
-        import pandas as pd
-
-        data = {f: getattr(self, f) for f in ("k", *_SERIES_FIELDS, "back_estimate",
-                                              "back_ci_lower", "back_ci_upper")}
-        data["error"] = list(self.errors)
-        return pd.DataFrame(data, index=pd.Index(self.omitted, name="omitted"))
+        return self._frame(self.omitted, "omitted")
 
 
 @dataclass(frozen=True)
-class Cumulative:
+class Cumulative(_RefitSeries):
     """Studies added one at a time in a given order (metafor's ``cumul``).
 
     Row ``i`` is the model fitted to the first ``i + 1`` studies of ``added``.
     """
 
     added: tuple[str, ...]
-    k: np.ndarray
-    estimate: np.ndarray
-    se: np.ndarray
-    zval: np.ndarray
-    pval: np.ndarray
-    ci_lower: np.ndarray
-    ci_upper: np.ndarray
-    q: np.ndarray
-    q_pvalue: np.ndarray
-    tau2: np.ndarray
-    i2: np.ndarray
-    h2: np.ndarray
-    back_estimate: np.ndarray
-    back_ci_lower: np.ndarray
-    back_ci_upper: np.ndarray
-    errors: tuple[str | None, ...]
-    measure: str
-    method: str
-    test: str
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per added study."""
-        import pandas as pd
-
-        data = {f: getattr(self, f) for f in ("k", *_SERIES_FIELDS, "back_estimate",
-                                              "back_ci_lower", "back_ci_upper")}
-        data["error"] = list(self.errors)
-        return pd.DataFrame(data, index=pd.Index(self.added, name="added"))
+        return self._frame(self.added, "added")
 
 
 def leave_one_out(es: EffectSizes, method: str = "REML", knha: bool = False, *,
