@@ -561,7 +561,18 @@ def test_two_arm_words_and_tables() -> None:
     assert "Fehm 2021 (DETECT III)" in words and "no counts in the abstract" in words
     assert "Every randomised trial" in chapters.describe_unreported(unreported.iloc[0:0])
     overview = chapters.two_arm_overview(pairs, studies, unreported)
-    assert "3 comparison(s)" in overview and "1 of these study was randomised" in overview
+    assert overview.startswith(
+        "The registry holds 3 comparisons of an experimental (anti-HER2) arm with a control "
+        "arm, from 2 studies (Verschoor 2024, Ignatiadis 2018 (Treat CTC)); 1 of them was "
+        "randomised.")
+    assert ("1 further randomised trial reports no counts per arm (Fehm 2021 (DETECT III))."
+            in overview)
+    one = chapters.two_arm_overview(pairs[pairs["study_id"] == pairs["study_id"].iloc[0]],
+                                    studies, unreported.iloc[0:0])
+    assert "from 1 study (Verschoor 2024); it was not randomised." in one
+    many = pd.concat([pairs.assign(study_id=f"s{i}") for i in range(11)], ignore_index=True)
+    assert "from 11 studies; 0 of them were randomised." in chapters.two_arm_overview(
+        many, studies, unreported.iloc[0:0])
     context = chapters.context_table(outcome_rows(), pairs["study_id"], studies)
     assert context["n / N"].tolist() == ["8 / 64", "95 / 1317"]
 

@@ -1373,6 +1373,10 @@ def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
     return "\n\n".join(paras)
 
 
+#: Up to this many studies are named in a sentence; more are only counted.
+_MAX_NAMED = 10
+
+
 def two_arm_overview(pairs: pd.DataFrame, studies: pd.DataFrame,
                      unreported: pd.DataFrame) -> str:
     """One or two sentences: how many two-arm comparisons, from which studies, how many
@@ -1380,15 +1384,20 @@ def two_arm_overview(pairs: pd.DataFrame, studies: pd.DataFrame,
     ids = list(dict.fromkeys(pairs["study_id"]))
     labels = [_study(studies, s)["label"] for s in ids]
     rand = [s for s in ids if _study(studies, s).get("randomized") == "yes"]
-    text = (f"The registry holds {len(pairs)} comparison(s) of an experimental (anti-HER2) arm "
-            f"with a control arm, from {len(ids)} stud{'y' if len(ids) == 1 else 'ies'} "
-            f"({', '.join(labels)}); {len(rand)} of these stud"
-            f"{'y was' if len(rand) == 1 else 'ies were'} randomised. Each comparison is shown "
-            "on its own: the studies ask different questions (different settings, agents and "
-            "outcomes), so nothing is pooled.")
+    named = f" ({', '.join(labels)})" if len(labels) <= _MAX_NAMED else ""
+    randomised = (("it was randomised" if rand else "it was not randomised") if len(ids) == 1
+                  else f"{len(rand):,} of them {'was' if len(rand) == 1 else 'were'} randomised")
+    text = (f"The registry holds {_plural(len(pairs), 'comparison', 'comparisons')} of an "
+            f"experimental (anti-HER2) arm with a control arm, from "
+            f"{_plural(len(ids), 'study', 'studies')}{named}; {randomised}. Each comparison "
+            "is shown on its own: the studies ask different questions (different settings, "
+            "agents and outcomes), so nothing is pooled.")
     if not unreported.empty:
-        text += (f" {len(unreported)} further randomised trial(s) report no counts per arm "
-                 f"({', '.join(unreported['label'])}).")
+        n = len(unreported)
+        names = (f" ({', '.join(unreported['label'])})" if n <= _MAX_NAMED else "")
+        trials = _plural(n, "further randomised trial reports",
+                         "further randomised trials report")
+        text += f" {trials} no counts per arm{names}."
     return text
 
 
