@@ -56,7 +56,7 @@ def _frame_digest(frame: pd.DataFrame) -> str:
 
     Each cell is written as ``str(value)`` (a missing value as NUL), cells separated by
     the unit separator and columns by the record separator.  ``to_csv`` gave the same
-    guarantee at ten times the cost, which mattered with many thousands of rows.
+    guarantee at three times the cost, which mattered with many thousands of rows.
     """
     h = hashlib.sha256()
     h.update(json.dumps([[str(c) for c in frame.columns],
@@ -237,9 +237,9 @@ def open_analysis(analysis_id: str, data_dir: str = "data",
     """Load (and validate) the registry for one analysis.
 
     When the runner executes the notebook it sets the environment variable
-    ``EVIDENCE_CACHE_DIR`` (:data:`evidence.registry.CACHE_ENV`) to the build's cache, where it has
-    already validated the registry; the tables are then read from there (see
-    :func:`evidence.registry.load`).
+    ``EVIDENCE_CACHE_DIR`` (:data:`evidence.registry.CACHE_ENV`) to the build's cache,
+    where it has already validated the registry; the tables are then read from there
+    (see :func:`evidence.registry.load`).
 
     Raises
     ------

@@ -778,8 +778,9 @@ def _read_cached(cached: Path) -> Registry | None:
     try:
         with cached.open("rb") as fh:
             hit = pickle.load(fh)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError,
-            TypeError, ValueError):
+    except Exception:
+        # a damaged pickle can raise almost anything; it is only a cache, so the registry
+        # is validated from its files instead
         return None
     return hit if isinstance(hit, Registry) else None
 
