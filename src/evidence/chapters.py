@@ -143,7 +143,7 @@ def _cap(text: str) -> str:
 
 
 def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+    return f"{n:,} {one if n == 1 else many}"
 
 
 #: Words for arms (``outcomes.csv`` ``arm``); other arms show with spaces for ``_``.
