@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -38,6 +41,34 @@ RMA_FIELDS: dict[str, str] = {
     "I2_ci_lb": "i2_ci_lower", "I2_ci_ub": "i2_ci_upper", "H2_ci_lb": "h2_ci_lower",
     "H2_ci_ub": "h2_ci_upper",
 }
+
+
+def require_rscript(*packages: str) -> str:
+    """Path of ``Rscript`` with ``packages`` loadable, else skip the test.
+
+    With ``EVIDENCE_REQUIRE_METAFOR=1`` (CI) a missing R or package fails the test
+    instead, so the live comparisons with metafor cannot silently not run.
+    """
+    required = os.environ.get("EVIDENCE_REQUIRE_METAFOR") == "1"
+    rscript = shutil.which("Rscript")
+    problem = None
+    if rscript is None:
+        problem = "Rscript not found on PATH"
+    else:
+        code = ("suppressPackageStartupMessages({"
+                + "; ".join(f"library({p})" for p in packages) + "})")
+        probe = subprocess.run([rscript, "-e", code], capture_output=True, text=True,
+                               timeout=120, check=False)
+        if probe.returncode != 0:
+            problem = (f"R packages {'/'.join(packages)} not available: "
+                       f"{probe.stderr.strip()[-300:]}")
+    if problem:
+        message = (f"{problem}. Install Debian packages r-base-core r-cran-metafor "
+                   "r-cran-lme4 (jsonlite comes with them).")
+        if required:
+            pytest.fail(f"EVIDENCE_REQUIRE_METAFOR=1 but {message}")
+        pytest.skip(message)
+    return rscript
 
 
 @cache

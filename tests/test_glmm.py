@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_rscript
 
 from evidence.glmm import (
     ConvergenceError,
@@ -346,21 +345,10 @@ def test_sequence_to_dict_is_json_ready() -> None:
 # ------------------------------------------------------------------ live metafor
 
 
-def _require_metafor() -> None:
-    required = os.environ.get("EVIDENCE_REQUIRE_METAFOR") == "1"
-    ok = shutil.which("Rscript") is not None and subprocess.run(
-        ["Rscript", "-e", "library(metafor); library(lme4); library(jsonlite)"],
-        capture_output=True).returncode == 0
-    if not ok:
-        if required:
-            pytest.fail("EVIDENCE_REQUIRE_METAFOR=1 but Rscript with metafor/lme4 is missing")
-        pytest.skip("Rscript with metafor and lme4 not installed")
-
-
 @pytest.mark.metafor
 def test_live_metafor_on_fresh_data(tmp_path: Path) -> None:
     """Run rma.glmm (and its leave-one-out/cumulative loops) now, on data made here."""
-    _require_metafor()
+    require_rscript("metafor", "lme4", "jsonlite")
     rng = np.random.default_rng(2024)
     k = 7
     n = rng.integers(10, 120, size=k)

@@ -9,14 +9,12 @@ case a missing R/metafor is a failure.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import METAFOR_DIR, assert_metafor_close
+from conftest import METAFOR_DIR, assert_metafor_close, require_rscript
 
 from evidence.effects import escalc
 from evidence.pooling import rma
@@ -28,31 +26,9 @@ pytestmark = pytest.mark.metafor
 SCRIPT = METAFOR_DIR / "live_check.R"
 
 
-def _require_metafor() -> str:
-    """Path of Rscript with metafor available, else skip (or fail when required)."""
-    required = os.environ.get("EVIDENCE_REQUIRE_METAFOR") == "1"
-    rscript = shutil.which("Rscript")
-    problem = None
-    if rscript is None:
-        problem = "Rscript not found on PATH"
-    else:
-        code = "suppressPackageStartupMessages({library(metafor); library(jsonlite)})"
-        probe = subprocess.run([rscript, "-e", code], capture_output=True, text=True,
-                               timeout=120, check=False)
-        if probe.returncode != 0:
-            problem = f"R packages metafor/jsonlite not available: {probe.stderr.strip()[-300:]}"
-    if problem:
-        message = (f"{problem}. Install Debian packages r-base-core r-cran-metafor "
-                   "r-cran-lme4 (jsonlite comes with them).")
-        if required:
-            pytest.fail(f"EVIDENCE_REQUIRE_METAFOR=1 but {message}")
-        pytest.skip(message)
-    return rscript
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    rscript = _require_metafor()
+    rscript = require_rscript("metafor", "jsonlite")
     rng = np.random.default_rng(20240611)
     k = 12
     ni = rng.integers(8, 160, k)

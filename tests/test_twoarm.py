@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_rscript
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -193,21 +192,10 @@ def test_two_arm_effect_rejects_bad_measure() -> None:
 # ------------------------------------------------------------------ live metafor
 
 
-def _require_metafor() -> None:
-    required = os.environ.get("EVIDENCE_REQUIRE_METAFOR") == "1"
-    ok = shutil.which("Rscript") is not None and subprocess.run(
-        ["Rscript", "-e", "library(metafor); library(jsonlite)"],
-        capture_output=True).returncode == 0
-    if not ok:
-        if required:
-            pytest.fail("EVIDENCE_REQUIRE_METAFOR=1 but Rscript with metafor is missing")
-        pytest.skip("Rscript with metafor not installed")
-
-
 @pytest.mark.metafor
 def test_live_metafor_reproduces_the_fixture(tmp_path: Path) -> None:
     """Re-run the R script now: metafor still gives the fixture, and so do we."""
-    _require_metafor()
+    require_rscript("metafor", "jsonlite")
     out = tmp_path / "twoarm.json"
     subprocess.run(["Rscript", str(FIX / "twoarm_reference.R"), str(out)], check=True,
                    capture_output=True)
