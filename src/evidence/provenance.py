@@ -390,12 +390,8 @@ def count_table(outcomes: pd.DataFrame, studies: pd.DataFrame,
         "Study": rows["study_id"].map(lambda s: labels.get(s, s)),
         "Arm": rows["arm"].map(_text),
         "Subgroup": rows["subgroup"].map(_subgroup),
-        "Events / total": [f"{int(e)} / {int(n)}" + (_ALTERNATIVE if u != "primary" else "")
-                           for e, n, u in zip(rows["events"], rows["total"], rows["use"],
-                                              strict=True)],
-        "Derived": rows["derived"].map(_text),
-        "Quote": rows["quote"].map(_text),
-        "Source": rows["source"].map(_text),
+        "Events / total": _readings("outcomes.csv", rows),
+        **_source_columns(rows),
     }).reset_index(drop=True)
 
 
@@ -418,25 +414,15 @@ def hazard_ratio_table(effects: pd.DataFrame, studies: pd.DataFrame) -> pd.DataF
 
     labels = _labels(studies)
     rows = _sorted(effects, studies, "outcome", "comparison", "subgroup", "adjusted")
-    hr = []
-    for r in rows.to_dict("records"):
-        text = _number(r["estimate"])
-        if _number(r["ci_lower"]) and _number(r["ci_upper"]):
-            text += f" ({_number(r['ci_lower'])} to {_number(r['ci_upper'])})"
-        if r.get("use", "primary") != "primary":
-            text += _ALTERNATIVE
-        hr.append(text)
     return pd.DataFrame({
         "Study": rows["study_id"].map(lambda s: labels.get(s, s)),
         "Outcome": rows["outcome"].map(_text),
         "Comparison": rows["comparison"].map(_text),
         "Subgroup": rows["subgroup"].map(_subgroup),
-        "Hazard ratio (95% CI)": hr,
+        "Hazard ratio (95% CI)": _readings("effects.csv", rows),
         "p": rows["p_value"].map(_number),
         "Adjusted": rows["adjusted"].map(_text),
-        "Derived": rows["derived"].map(_text),
-        "Quote": rows["quote"].map(_text),
-        "Source": rows["source"].map(_text),
+        **_source_columns(rows),
         "Note": rows["note"].map(_text),
     }).reset_index(drop=True)
 
@@ -468,11 +454,8 @@ def transition_table(transitions: pd.DataFrame, studies: pd.DataFrame) -> pd.Dat
         "Subgroup": rows["subgroup"].map(_subgroup),
         "From (primary tumor)": rows["from_category"].map(_text),
         "To (recurrence)": rows["to_category"].map(_text),
-        "Count": [str(int(c)) + (_ALTERNATIVE if u != "primary" else "")
-                  for c, u in zip(rows["count"], rows["use"], strict=True)],
-        "Derived": rows["derived"].map(_text),
-        "Quote": rows["quote"].map(_text),
-        "Source": rows["source"].map(_text),
+        "Count": _readings("transitions.csv", rows),
+        **_source_columns(rows),
     }).reset_index(drop=True)
 
 
@@ -492,6 +475,19 @@ def _reading(table: str, row: Mapping[str, Any]) -> str:
     if _number(row["ci_lower"]) and _number(row["ci_upper"]):
         text += f" ({_number(row['ci_lower'])} to {_number(row['ci_upper'])})"
     return text
+
+
+def _readings(table: str, rows: pd.DataFrame) -> list[str]:
+    """:func:`_reading` of every row, marked when it is the alternative reading."""
+    return [_reading(table, r) + (_ALTERNATIVE if r.get("use", "primary") != "primary"
+                                  else "")
+            for r in rows.to_dict("records")]
+
+
+def _source_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """The provenance columns every registry table shows: derived, quote, source."""
+    return {"Derived": rows["derived"].map(_text), "Quote": rows["quote"].map(_text),
+            "Source": rows["source"].map(_text)}
 
 
 def _what(table: str, row: Mapping[str, Any]) -> str:
