@@ -51,10 +51,14 @@ def test_heterogeneity_sentence() -> None:
     text = report.describe_heterogeneity(res.result)
     assert "τ² = 1.111 (95% CI 0.000 to 11.178)" in text
     assert "I² = 52.4%" in text and "Q = 8.72 on 4 df, p = 0.068" in text
-    assert "evidence that the studies differ more than chance allows" in text  # p < 0.10
+    assert ("evidence (p < 0.10, the usual threshold for this test) that the studies differ "
+            "more than chance allows") in text
     glmm = report.describe_heterogeneity(pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]),
                                                     method="GLMM").result)
     assert "Wald-type test of heterogeneity" in glmm
+    same = report.describe_heterogeneity(pool_table(table([2, 2, 2], [20, 20, 20]),
+                                                    method="REML").result)
+    assert "little statistical evidence of heterogeneity (p ≥ 0.10)" in same
 
 
 def test_tables() -> None:

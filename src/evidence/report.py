@@ -161,8 +161,11 @@ def describe_heterogeneity(result: MetaResult | None) -> str:
     q = f"Q = {fmt_num(result.q, 2)} on {result.q_df} df, {fmt_p(result.q_pvalue)}"
     if result.method == "GLMM":
         q = "Wald-type test of heterogeneity: " + q
-    verdict = ("little statistical evidence of heterogeneity" if result.q_pvalue >= 0.10
-               else "statistical evidence that the studies differ more than chance allows")
+    # 0.10, not 0.05: the usual threshold for this test, which has little power
+    verdict = ("little statistical evidence of heterogeneity (p ≥ 0.10)"
+               if result.q_pvalue >= 0.10 else
+               "statistical evidence (p < 0.10, the usual threshold for this test) that the "
+               "studies differ more than chance allows")
     return (f"Between-study heterogeneity: {', '.join(parts)}; {q} — {verdict}. With few "
             "studies these tests have little power, so absence of evidence is not evidence of "
             "homogeneity.")
