@@ -116,6 +116,16 @@ def test_missing_selection_says_what_exists(ctx: ea.AnalysisContext) -> None:
         ctx.outcome_table("objective_response", arm="x")
 
 
+def test_unknown_outcome_names_the_closest_known_one(ctx: ea.AnalysisContext) -> None:
+    with pytest.raises(LookupError, match=r"unknown outcome 'objective_responce' \(not in "
+                                          r".*outcome_types\.csv; did you mean "
+                                          r"'objective_response'\?\); known: "):
+        ctx.outcome_table("objective_responce")
+    with pytest.raises(LookupError, match=r"unknown outcome 'overall_survival' \(not in "
+                                          r"[^;]*outcome_types\.csv\); known: "):
+        ctx.outcome_table("overall_survival")
+
+
 def test_save_is_deterministic_json(ctx: ea.AnalysisContext) -> None:
     table = ctx.outcome_table("objective_response")
     res = ea.pool_table(table, method="REML")

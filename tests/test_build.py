@@ -107,28 +107,6 @@ def test_sync_toc_writes_only_on_change(tmp_path: Path) -> None:
     assert build_book.__doc__
 
 
-@pytest.mark.parametrize(("path", "old", "new", "message"), [
-    ("data/outcomes.csv", "objective_response,,1,10", "objective_response,,-1,10",
-     "outcomes.csv:2: events"),
-    ("analyses.yml", "toc:\n", "toc: [\n", "not valid YAML"),
-    ("analyses.yml", "label: screening", "threshold: 2.5", "must be int"),
-])
-def test_bad_input_keeps_book_and_inputs(book: Path, capsys: pytest.CaptureFixture[str],
-                                         path: str, old: str, new: str, message: str) -> None:
-    html = tree_digest(book / "_build" / "html")
-    target = book / path
-    original = target.read_bytes()
-    try:
-        replace_in(target, old, new)
-        edited = target.read_bytes()
-        assert main(["build", "--root", str(book), "--data", str(book / "data"), "-q"]) == 1
-        assert message in capsys.readouterr().err
-        assert tree_digest(book / "_build" / "html") == html
-        assert target.read_bytes() == edited  # what the user wrote is never modified
-    finally:
-        target.write_bytes(original)
-
-
 def test_book_sources_include_extensions_and_parameter_paths(tmp_path: Path) -> None:
     from evidence.build import book_sources, copy_book_sources
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pipeline_book import copy_book, replace_in
+from pipeline_book import CONFIG_CASES, copy_book, replace_in
 
 from evidence.config import ConfigError, load_config, read_template_parameters, render_toc
 
@@ -23,24 +23,7 @@ def test_fixture_config_loads(tmp_path: Path) -> None:
         config.get("nope")
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ("template: count_rows\n    title: Screening", "template: no_such\n    title: Screening",
-     r"unknown template 'no_such'; known: \['count_rows'\]"),
-    ("id: yield", "id: orr", "duplicate id 'orr'"),
-    ("      outcome: objective_response\n", "",
-     "requires parameter 'outcome'"),
-    ("label: screening", "colour: blue", "has no parameter 'colour'"),
-    ("label: screening", "threshold: three", "parameter 'threshold' must be int, got str"),
-    ("label: screening", "label: 3", "parameter 'label' must be str, got int"),
-    ("label: screening", "analysis_id: other", "parameter 'analysis_id' is set by the runner"),
-    ("chapter: book/results\n    parameters:\n      outcome: her2",
-     "chapter: book/missing\n    parameters:\n      outcome: her2",
-     "chapter 'book/missing' is not a hand-written chapter"),
-    ("- book/results", "- book/nowhere", "chapter file book/nowhere.md not found"),
-    ("  - id: yield\n", "  - id: yield\n    after: [ghost]\n",
-     r"'after' names unknown ids \['ghost'\]"),
-    ("  - id: yield\n", "  - id: Yield\n", "must match"),
-])
+@pytest.mark.parametrize(("old", "new", "message"), CONFIG_CASES)
 def test_invalid_configs(tmp_path: Path, old: str, new: str, message: str) -> None:
     root = copy_book(tmp_path)
     replace_in(root / "analyses.yml", old, new)
@@ -60,7 +43,50 @@ def test_cycle_is_rejected(tmp_path: Path) -> None:
 def test_invalid_yaml_names_line_and_column(tmp_path: Path) -> None:
     root = copy_book(tmp_path)
     (root / "analyses.yml").write_text("root: book/intro\ntoc: [unclosed\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"analyses.yml: line \d+, column \d+: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"analyses.yml:3:1: not valid YAML: expected ','"):
+        load_config(root)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("label: screening", "label: 3",
+     "analyses.yml:19:14: analyses[1] (id yield): parameter 'label' must be str, got int 3"),
+    ("  - id: yield", "  - id: orr",
+     "analyses.yml:13:9: analyses[1] (id orr): duplicate id 'orr'"),
+    ("template: count_rows\n    title: Screening", "template: nope\n    title: Screening",
+     "analyses.yml:14:15: analyses[1] (id yield): unknown template 'nope'"),
+    ("      - book/results", "      - book/nowhere",
+     "analyses.yml:5:9: toc[0].chapters[0]: chapter file book/nowhere.md not found"),
+    ("  - id: yield\n", "  - id: Yield\n",
+     "analyses.yml:13:9: analyses[1]: id 'Yield' must match"),
+    ("    title: Screening yield (fixture)\n",
+     "    title: Screening yield (fixture)\n    title: Again\n",
+     "analyses.yml:16:5: analyses[1]: key 'title' given twice (first on line 15)"),
+    ("analyses:\n", "colour: blue\nanalyses:\n",
+     "analyses.yml:6:9: top level: unknown keys ['colour']"),
+])
+def test_config_errors_name_line_and_column(tmp_path: Path, old: str, new: str,
+                                            message: str) -> None:
+    root = copy_book(tmp_path)
+    replace_in(root / "analyses.yml", old, new)
+    with pytest.raises(ConfigError) as info:
+        load_config(root)
+    assert str(info.value).startswith(f"{root / 'analyses.yml'}:")
+    assert message in str(info.value)
+
+
+def test_every_config_error_names_a_line_and_column(tmp_path: Path) -> None:
+    for i, (old, new, _) in enumerate(CONFIG_CASES):
+        root = copy_book(tmp_path / str(i))
+        replace_in(root / "analyses.yml", old, new)
+        with pytest.raises(ConfigError, match=r"^\S*analyses\.yml:\d+:\d+: "):
+            load_config(root)
+
+
+def test_config_that_is_not_utf8(tmp_path: Path) -> None:
+    root = copy_book(tmp_path)
+    path = root / "analyses.yml"
+    path.write_bytes(path.read_bytes().replace(b"(fixture)", b"(fixtur\xe9)", 1))
+    with pytest.raises(ConfigError, match=r"analyses\.yml:9: not valid UTF-8: byte 0xE9"):
         load_config(root)
 
 

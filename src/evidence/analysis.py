@@ -159,13 +159,23 @@ class AnalysisContext:
         Raises
         ------
         LookupError
-            When no registry row matches (the message lists what exists).
+            When ``outcome`` is not in ``outcome_types.csv`` (with the closest name), or
+            no registry row matches (the message lists what exists).
         """
         filters: dict[str, Any] = {"outcome": outcome, "arm": arm, "subgroup": subgroup}
         if arm_role is not None:
             filters["arm_role"] = arm_role
         rows = self.query("outcomes", use=use, **filters)
         if rows.empty:
+            known = sorted(self.registry.outcome_types["outcome"])
+            if outcome not in known:
+                import difflib
+
+                close = difflib.get_close_matches(outcome, known, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise LookupError(
+                    f"unknown outcome {outcome!r} (not in {self.data_dir}/outcome_types.csv"
+                    f"{hint}); known: {', '.join(known)}")
             avail = self.registry.outcomes
             avail = avail[avail["outcome"] == outcome][["arm", "arm_role", "subgroup"]]
             combos = sorted({tuple(r) for r in avail.fillna("").to_numpy().tolist()})

@@ -120,8 +120,16 @@ def _run(args: argparse.Namespace) -> tuple[int, object]:
         config = _load_config(args)
         report = run_analyses(config, data_dir=Path(args.data).resolve(), only=args.only,
                               jobs=args.jobs, force=args.force, progress=not args.quiet)
-    except (ConfigError, RegistryError, KeyError, ValueError) as exc:
-        _err(str(exc).strip("'\""))
+    except RegistryError as exc:
+        for problem in exc.problems:
+            _err(str(problem))
+        _err(f"{len(exc.problems)} problem(s) in the registry; no analysis was run "
+             "(`evidence validate` lists them)")
+        return 1, None
+    except (ConfigError, KeyError, ValueError) as exc:
+        # str(KeyError) is the repr of its argument; show the message itself
+        _err(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
+        _err("no analysis was run")
         return 1, None
     _print_run_report(report)
     return (0 if report.ok else 1), config
@@ -138,7 +146,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     status, config = _run(args)
     if status != 0:
-        _err("analyses failed; the previous book in _build/html is unchanged")
+        what = "bad input" if config is None else "analyses failed"
+        _err(f"{what}; the previous book in _build/html is unchanged")
         return status
     outcome = build_book(config, force=args.force)
     if outcome.status == "failed":

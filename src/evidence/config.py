@@ -209,8 +209,58 @@ def read_template_parameters(path: Path) -> dict[str, TemplateParameter]:
     return params
 
 
-def _fail(path: Path, where: str, message: str) -> ConfigError:
-    return ConfigError(f"{path}: {where}: {message}")
+#: A place in the YAML document: keys and list indices from the top.
+_Key = tuple[str | int, ...]
+
+
+def _positions(node: Any, path: Path, key: _Key = (),
+               found: dict[_Key, tuple[int, int]] | None = None) -> dict[_Key, tuple[int, int]]:
+    """1-based (line, column) of every value of a composed YAML document, by key path.
+
+    A mapping key given twice is an error (PyYAML would silently keep the last).
+    """
+    import yaml
+
+    found = {} if found is None else found
+    found[key] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for k, v in node.value:
+            name = k.value if isinstance(k, yaml.ScalarNode) else repr(k.value)
+            line = k.start_mark.line + 1
+            if name in seen:
+                raise ConfigError(f"{path}:{line}:{k.start_mark.column + 1}: "
+                                  f"{_where(key)}: key {name!r} given twice "
+                                  f"(first on line {seen[name]})")
+            seen[name] = line
+            _positions(v, path, (*key, name), found)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _positions(item, path, (*key, i), found)
+    return found
+
+
+def _where(key: _Key) -> str:
+    out = ""
+    for part in key:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "top level"
+
+
+class _Places:
+    """Turns a key path into ``FILE:LINE:COLUMN: where: message`` errors."""
+
+    def __init__(self, path: Path, positions: dict[_Key, tuple[int, int]]) -> None:
+        self.path = path
+        self.positions = positions
+
+    def fail(self, key: _Key, message: str, where: str | None = None) -> ConfigError:
+        """The error for ``key`` (or its nearest parent present in the file)."""
+        at = key
+        while at and at not in self.positions:
+            at = at[:-1]
+        line, column = self.positions.get(at, (1, 1))
+        return ConfigError(f"{self.path}:{line}:{column}: {where or _where(key)}: {message}")
 
 
 def load_config(root: str | Path = ".", path: str | Path | None = None) -> BookConfig:
@@ -236,123 +286,141 @@ def load_config(root: str | Path = ".", path: str | Path | None = None) -> BookC
     root = Path(root).resolve()
     path = Path(path) if path is not None else root / "analyses.yml"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8: byte "
+                          f"0x{exc.object[exc.start]:02X}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}: {where}: not valid YAML: {problem}") from exc
+        raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from exc
+    places = _Places(path, _positions(node, path) if node is not None else {})
+    fail = places.fail
     if not isinstance(raw, dict):
-        raise _fail(path, "top level", "must be a mapping with keys 'root', 'toc', 'analyses'")
+        raise fail((), "must be a mapping with keys 'root', 'toc', 'analyses'")
     unknown = set(raw) - {"root", "toc", "analyses"}
     if unknown:
-        raise _fail(path, "top level", f"unknown keys {sorted(unknown)}")
+        raise fail((sorted(unknown)[0],), f"unknown keys {sorted(unknown)}", "top level")
 
-    def chapter_file(name: Any, where: str) -> str:
+    def chapter_file(name: Any, key: _Key) -> str:
         if not isinstance(name, str) or not name:
-            raise _fail(path, where, "chapter must be a file path without extension")
+            raise fail(key, "chapter must be a file path without extension")
         if name.startswith("analysis:"):
             return name
         if not any((root / f"{name}{ext}").is_file() for ext in (".md", ".ipynb")):
-            raise _fail(path, where, f"chapter file {name}.md not found")
+            raise fail(key, f"chapter file {name}.md not found")
         return name
 
-    root_page = chapter_file(raw.get("root"), "root")
+    root_page = chapter_file(raw.get("root"), ("root",))
     parts: list[Part] = []
     toc = raw.get("toc")
     if not isinstance(toc, list) or not toc:
-        raise _fail(path, "toc", "must be a non-empty list of parts")
+        raise fail(("toc",), "must be a non-empty list of parts")
     for i, part in enumerate(toc):
         if not isinstance(part, dict) or set(part) != {"caption", "chapters"}:
-            raise _fail(path, f"toc[{i}]", "needs exactly 'caption' and 'chapters'")
-        chapters = tuple(chapter_file(c, f"toc[{i}].chapters") for c in part["chapters"])
+            raise fail(("toc", i), "needs exactly 'caption' and 'chapters'")
+        if not isinstance(part["chapters"], list):
+            raise fail(("toc", i, "chapters"), "must be a list of chapter files")
+        chapters = tuple(chapter_file(c, ("toc", i, "chapters", j))
+                         for j, c in enumerate(part["chapters"]))
         parts.append(Part(str(part["caption"]), chapters))
     all_chapters = {c for p in parts for c in p.chapters}
 
     entries = raw.get("analyses")
     if not isinstance(entries, list):
-        raise _fail(path, "analyses", "must be a list")
+        raise fail(("analyses",), "must be a list")
     templates: dict[str, dict[str, TemplateParameter]] = {}
     analyses: list[Analysis] = []
     seen: set[str] = set()
     allowed = {"id", "template", "title", "chapter", "parameters", "after"}
     direct = {c.split(":", 1)[1] for c in all_chapters if c.startswith("analysis:")}
     for i, entry in enumerate(entries):
-        where = f"analyses[{i}]"
+        at: _Key = ("analyses", i)
         if not isinstance(entry, dict):
-            raise _fail(path, where, "must be a mapping")
+            raise fail(at, "must be a mapping")
         aid = entry.get("id")
         if not isinstance(aid, str) or not _ID_RE.match(aid):
-            raise _fail(path, where, f"id {aid!r} must match {_ID_RE.pattern}")
-        where = f"analyses[{i}] (id {aid})"
+            raise fail((*at, "id"), f"id {aid!r} must match {_ID_RE.pattern}", _where(at))
+        where = f"{_where(at)} (id {aid})"
         extra = set(entry) - allowed
         if extra:
-            raise _fail(path, where, f"unknown keys {sorted(extra)}")
+            raise fail((*at, sorted(extra)[0]), f"unknown keys {sorted(extra)}", where)
         if aid in seen:
-            raise _fail(path, where, f"duplicate id {aid!r}")
+            raise fail((*at, "id"), f"duplicate id {aid!r}", where)
         seen.add(aid)
         for key in ("template", "title"):
             if not isinstance(entry.get(key), str) or not entry[key].strip():
-                raise _fail(path, where, f"'{key}' is required and must be a string")
+                raise fail((*at, key), f"'{key}' is required and must be a string", where)
         chapter = entry.get("chapter")
         if (chapter is None) == (aid not in direct):
-            raise _fail(path, where, "an analysis is either listed in the toc as "
-                        f"'analysis:{aid}' or has a 'chapter' it belongs under (exactly one)")
+            raise fail((*at, "chapter"), "an analysis is either listed in the toc as "
+                        f"'analysis:{aid}' or has a 'chapter' it belongs under (exactly one)",
+                       where)
         tname = entry["template"]
         if tname not in templates:
             tpath = root / "notebooks" / f"{tname}.ipynb"
             if not tpath.is_file():
                 known = sorted(p.stem for p in (root / "notebooks").glob("*.ipynb"))
-                raise _fail(path, where, f"unknown template {tname!r}; known: {known}")
+                raise fail((*at, "template"), f"unknown template {tname!r}; known: {known}",
+                           where)
             templates[tname] = read_template_parameters(tpath)
         spec = templates[tname]
         params = entry.get("parameters") or {}
         if not isinstance(params, dict):
-            raise _fail(path, where, "'parameters' must be a mapping")
+            raise fail((*at, "parameters"), "'parameters' must be a mapping", where)
         for name, value in params.items():
             if name in RUNNER_PARAMETERS:
-                raise _fail(path, where, f"parameter {name!r} is set by the runner")
+                raise fail((*at, "parameters", name), f"parameter {name!r} is set by the runner",
+                           where)
             if name not in spec:
-                raise _fail(path, where, f"template {tname!r} has no parameter {name!r}; "
-                            f"it has {sorted(set(spec) - set(RUNNER_PARAMETERS))}")
+                raise fail((*at, "parameters", name),
+                           f"template {tname!r} has no parameter {name!r}; "
+                           f"it has {sorted(set(spec) - set(RUNNER_PARAMETERS))}", where)
             if not spec[name].accepts(value):
-                raise _fail(path, where, f"parameter {name!r} must be {spec[name].annotation}, "
-                            f"got {type(value).__name__} {value!r}")
+                raise fail((*at, "parameters", name),
+                           f"parameter {name!r} must be {spec[name].annotation}, "
+                           f"got {type(value).__name__} {value!r}", where)
         for name, p in spec.items():
             if p.required and name not in params:
-                raise _fail(path, where, f"template {tname!r} requires parameter {name!r} "
-                            f"({p.comment})")
+                raise fail((*at, "parameters"), f"template {tname!r} requires parameter "
+                           f"{name!r} ({p.comment})", where)
         if chapter is not None and (chapter not in all_chapters
                                     or chapter.startswith("analysis:")):
-            raise _fail(path, where,
-                        f"chapter {chapter!r} is not a hand-written chapter of the toc")
+            raise fail((*at, "chapter"),
+                       f"chapter {chapter!r} is not a hand-written chapter of the toc", where)
         after = entry.get("after") or []
         if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
-            raise _fail(path, where, "'after' must be a list of analysis ids")
+            raise fail((*at, "after"), "'after' must be a list of analysis ids", where)
         analyses.append(Analysis(aid, tname, entry["title"].strip(), chapter,
                                  dict(params), tuple(after)))
     ids = {a.id for a in analyses}
     missing = sorted(direct - ids)
     if missing:
-        raise _fail(path, "toc", f"lists unknown analyses {missing}")
-    for a in analyses:
+        raise fail(("toc",), f"lists unknown analyses {missing}")
+    for i, a in enumerate(analyses):
         bad = [x for x in a.after if x not in ids]
         if bad:
-            raise _fail(path, f"analysis {a.id}", f"'after' names unknown ids {bad}")
+            raise fail(("analyses", i, "after"), f"'after' names unknown ids {bad}",
+                       f"analyses[{i}] (id {a.id})")
     config = BookConfig(root, path, root_page, tuple(parts), tuple(analyses), templates)
-    _check_acyclic(config)
+    _check_acyclic(config, places)
     return config
 
 
-def _check_acyclic(config: BookConfig) -> None:
+def _check_acyclic(config: BookConfig, places: _Places) -> None:
     done: set[str] = set()
     pending = {a.id: set(a.after) for a in config.analyses}
     while pending:
         ready = [i for i, deps in pending.items() if deps <= done]
         if not ready:
-            raise _fail(config.path, "analyses", f"'after' forms a cycle among {sorted(pending)}")
+            raise places.fail(("analyses",), f"'after' forms a cycle among {sorted(pending)}")
         done |= set(ready)
         for i in ready:
             del pending[i]
