@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from real_book import RealBook, build_real_book
 
 METAFOR_DIR = Path(__file__).parent / "fixtures" / "metafor"
 
@@ -133,3 +134,9 @@ def isclose_or_nan(a: float, b: float) -> bool:
 def extra() -> dict[str, Any]:
     """``metafor_extra.json`` (two-group, HR, regression, ... references)."""
     return load_metafor("metafor_extra")
+
+
+@pytest.fixture(scope="session")
+def real_book(tmp_path_factory: pytest.TempPathFactory) -> RealBook:
+    """The real book built once per session in a temporary copy (see real_book.py)."""
+    return build_real_book(tmp_path_factory.mktemp("real_book") / "book")

@@ -1,8 +1,9 @@
 """The rendered book in a real browser: Debian chromium driven by playwright.
 
-A session fixture builds the real book (``analyses.yml``, ``book/``,
-``notebooks/``, ``data/``) into a temporary copy in which one study's label is
-``... <b>Bold</b> <script>window.__xss = 1</script>``, serves ``_build/html`` on
+The session fixture ``real_book`` (conftest.py, real_book.py) builds the real book
+(``analyses.yml``, ``book/``, ``notebooks/``, ``data/``) into a temporary copy in which
+one study's label is ``... <b>Bold</b> <script>window.__xss = 1</script>``; this module
+serves its ``_build/html`` on
 127.0.0.1 and checks, page by page of ``_toc.yml``: HTTP 200, no console or page
 errors, every image decoded, no request leaving 127.0.0.1; navigation, search,
 downloads; and that the label shows as text, never as markup (its script must
@@ -15,7 +16,6 @@ The module is skipped when chromium or playwright is missing, unless
 
 from __future__ import annotations
 
-import csv
 import functools
 import http.server
 import json
@@ -29,8 +29,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-
-from evidence.build import copy_book_sources
+from real_book import TRICKY_STUDY, RealBook
 
 pytestmark = pytest.mark.browser
 
@@ -38,10 +37,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update",
                "--disable-sync"]
-REPO = Path(__file__).resolve().parents[1]
-TRICKY = "<b>Bold</b> <script>window.__xss = 1</script>"
-#: A single-arm trial in the objective-response analysis and the registry chapter.
-TRICKY_STUDY = "hainsworth2016"
 SEARCH_TERM = "Pestrin"
 ORR_OUTCOME = "objective_response"
 
@@ -104,26 +99,6 @@ def _automatic_favicon(url: str) -> bool:
     return urlsplit(url).path == "/favicon.ico"
 
 
-def _copy_book(dest: Path) -> None:
-    copy_book_sources(dest, REPO)
-
-
-def _plant_label(studies_csv: Path, study_id: str) -> str:
-    """Append TRICKY to one study's label (CSV rewritten with the csv module)."""
-    with studies_csv.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        fields, rows = list(reader.fieldnames or []), list(reader)
-    matches = [r for r in rows if r["study_id"] == study_id]
-    assert len(matches) == 1, f"{study_id} is not (once) in {studies_csv}"
-    label = f"{matches[0]['label']} {TRICKY}"
-    matches[0]["label"] = label
-    with studies_csv.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return label
-
-
 def _toc_files(entries: list[dict[str, Any]]) -> Iterator[str]:
     for entry in entries:
         if "file" in entry:
@@ -147,16 +122,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="session")
-def book(_browser_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Book]:
-    """The real book, built once with the tricky label, served on 127.0.0.1."""
-    from evidence.cli import main
-
-    root = tmp_path_factory.mktemp("browser") / "book"
-    _copy_book(root)
-    label = _plant_label(root / "data" / "studies.csv", TRICKY_STUDY)
-    status = main(["build", "--root", str(root), "--data", str(root / "data"), "-j", "2",
-                   "-q"])
-    assert status == 0, "`evidence build` of the real book failed (output above)"
+def book(_browser_available: None, real_book: RealBook) -> Iterator[Book]:
+    """The real book, built once with the tricky label (conftest), served on 127.0.0.1."""
+    root, label = real_book.root, real_book.tricky_label
     html = root / "_build" / "html"
     handler = functools.partial(_QuietHandler, directory=str(html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

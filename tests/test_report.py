@@ -115,3 +115,21 @@ def test_show_and_prose_escape_registry_text() -> None:
     single = report.describe_pooled(pool_table(t.iloc[[0]]), "x")
     assert "<script>" not in single and r"\<script\>" in single and r"\*star\*" in single
     assert report.escape_markdown("a_b [c](d)") == r"a\_b \[c\]\(d\)"
+
+
+def test_show_gives_reproducible_distinct_table_ids() -> None:
+    import re
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    ids = [re.search(r'<table id="([^"]+)"', report.show(f).to_html()).group(1)
+           for f in (frame, frame, frame.assign(a=[1, 3]))]
+    assert len(set(ids)) == 3  # a second showing of the same table gets its own id
+    assert ids[0].split("_")[:2] == ids[1].split("_")[:2]  # made from the content
+    assert ids[0].split("_")[1] != ids[2].split("_")[1]
+    counter = int(ids[1].rsplit("_", 1)[1])
+    assert int(ids[2].rsplit("_", 1)[1]) == counter + 1  # and the order: no randomness
+    shown = report.show(frame)
+    assert shown._repr_html_() == shown.to_html()
+    assert repr(shown) == "<table of 2 row(s): a, b>"  # no memory address

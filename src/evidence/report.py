@@ -7,6 +7,8 @@ or pandas DataFrames ready to display.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -73,12 +75,45 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
 
 
+#: Tables shown so far in this process: part of each table's HTML id (see ``show``).
+_SHOWN = itertools.count()
+
+
+class _Table:
+    """What ``show`` returns: the HTML table, and a short plain-text stand-in.
+
+    (A pandas Styler's plain-text form names its memory address, which would make
+    every executed notebook differ from the last.)
+    """
+
+    def __init__(self, styler: Any, rows: int, columns: list[str]) -> None:
+        self.styler = styler
+        self.text = f"<table of {rows} row(s): {', '.join(columns)}>"
+
+    def to_html(self) -> str:
+        """The escaped HTML table."""
+        return self.styler.to_html()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def show(frame: pd.DataFrame, *, na_rep: str = "") -> Any:
     """A display table for a notebook cell: no index, and every cell and header
     HTML-escaped, so that text from the registry (labels, quotes) renders as text,
-    never as markup."""
-    return (frame.style.hide(axis="index").format(escape="html", na_rep=na_rep)
-            .format_index(escape="html", axis=1))
+    never as markup.
+
+    The table's HTML id is made from its content and its position among the tables
+    this process showed (pandas would draw a random one), so that the same inputs give
+    byte-identical notebooks and pages, and two tables never share an id.
+    """
+    content = hashlib.sha256(frame.to_csv(index=False).encode("utf-8")).hexdigest()[:8]
+    styler = (frame.style.set_uuid(f"{content}_{next(_SHOWN)}").hide(axis="index")
+              .format(escape="html", na_rep=na_rep).format_index(escape="html", axis=1))
+    return _Table(styler, len(frame), [str(c) for c in frame.columns])
 
 
 def _missing(x: Any) -> bool:
