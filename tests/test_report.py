@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -104,6 +106,39 @@ def test_no_influence_analysis_says_why() -> None:
     assert "With 1000 studies" in text and "up to 100 studies" in text
     assert "`max_influence_k`" in text
 
+
+
+@pytest.mark.parametrize("method", ["GLMM", "REML"])
+def test_leave_one_out_says_which_refits_failed_and_why(method: str) -> None:
+    from evidence.analysis import leave_one_out
+
+    t = table([0, 0, 4], [10, 12, 15])
+    res = pool_table(t, method=method)
+    loo = leave_one_out(res)
+    labels = dict(zip(t["study_id"], t["label"], strict=True))
+    words = report.describe_loo(loo, res.pooled, labels)
+    shown = report.loo_table(loo, labels)
+    if method == "REML":  # with 1/2 added to the zero cells every refit is fitted
+        assert "could not be fitted" not in words
+        assert not shown["Pooled without it (95% CI)"].str.startswith("not fitted").any()
+        return
+    # GLMM without the only study with events: no finite maximum of the likelihood
+    reason = report.escape_markdown("GLMM: every study has 0 events; the likelihood has no "
+                                    "finite maximum (metafor: 'Cannot fit ML model')")
+    assert words.endswith(f"Without Study 2 the model could not be fitted ({reason}); that "
+                          "refit is left out of the range above.")
+    fitted = [e for e in loo.prop if e == e]
+    assert f"between {report.fmt_pct(min(fitted))} and {report.fmt_pct(max(fitted))}" in words
+    assert "nan" not in words.lower() and "n.r." not in words
+    row = shown.iloc[2]
+    assert row["Pooled without it (95% CI)"].startswith("not fitted: GLMM: every study has 0")
+    assert (row["τ²"], row["I²"]) == ("—", "—")
+    # nothing fitted at all
+    nothing = dataclasses.replace(loo, prop=loo.prop * float("nan"),
+                                  notes=tuple(f"{s}: not fitted (test)" for s in loo.study_ids))
+    assert report.describe_loo(nothing, res.pooled, labels) == (
+        "No leave-one-out refit could be fitted. Without Study 0, Study 1 and Study 2 the "
+        "model could not be fitted (test); those refits are marked in the table.")
 
 def test_show_and_prose_escape_registry_text() -> None:
     t = table([1, 2, 3], [10, 10, 10])

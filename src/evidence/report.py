@@ -252,40 +252,83 @@ def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def loo_table(loo: Any, labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """Display table of a leave-one-out analysis (rma or GLMM refits)."""
-    import pandas as pd
-
+def _loo_rows(loo: Any) -> tuple[list[str], list[float], list[float], list[float]]:
+    """Omitted study ids and the back-transformed estimates and CIs of each refit."""
     ids = list(getattr(loo, "omitted", None) or loo.study_ids)
     est = getattr(loo, "back_estimate", None)
     if est is None:
-        est, lo, hi = loo.prop, loo.prop_ci_lower, loo.prop_ci_upper
-    else:
-        lo, hi = loo.back_ci_lower, loo.back_ci_upper
+        return ids, list(loo.prop), list(loo.prop_ci_lower), list(loo.prop_ci_upper)
+    return ids, list(est), list(loo.back_ci_lower), list(loo.back_ci_upper)
+
+
+def _loo_failures(loo: Any) -> dict[int, str]:
+    """Row -> why that refit has no estimate (rma ``errors``, or the GLMM's ``notes``)."""
+    ids, est, _, _ = _loo_rows(loo)
+    errors = list(getattr(loo, "errors", None) or [None] * len(ids))
+    notes = tuple(getattr(loo, "notes", ()) or ())
+    failed = {}
+    for i, (sid, e) in enumerate(zip(ids, est, strict=True)):
+        if not _missing(float(e)) and math.isfinite(float(e)):
+            continue
+        prefix = f"{sid}: not fitted ("
+        note = next((n[len(prefix):-1] for n in notes if n.startswith(prefix)), None)
+        failed[i] = errors[i] or note or "no finite estimate"
+    return failed
+
+
+def loo_table(loo: Any, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Display table of a leave-one-out analysis (rma or GLMM refits).
+
+    A refit that failed says so, with the reason, instead of showing numbers.
+    """
+    import pandas as pd
+
+    ids, est, lo, hi = _loo_rows(loo)
+    failed = _loo_failures(loo)
     labels = labels or {}
     return pd.DataFrame({
         "Study omitted": [labels.get(i, i) for i in ids],
-        "Pooled without it (95% CI)": [f"{fmt_pct(e)} ({fmt_ci(a, b)})"
-                                       for e, a, b in zip(est, lo, hi, strict=True)],
-        "τ²": [fmt_num(t, 3) for t in loo.tau2],
-        "I²": [fmt_num(i, 1) + "%" for i in loo.i2],
+        "Pooled without it (95% CI)": [
+            f"not fitted: {failed[j]}" if j in failed else f"{fmt_pct(e)} ({fmt_ci(a, b)})"
+            for j, (e, a, b) in enumerate(zip(est, lo, hi, strict=True))],
+        "τ²": ["—" if j in failed else fmt_num(x, 3) for j, x in enumerate(loo.tau2)],
+        "I²": ["—" if j in failed else fmt_num(x, 1) + "%" for j, x in enumerate(loo.i2)],
     })
 
 
 def describe_loo(loo: Any, full: dict[str, Any], labels: dict[str, str] | None = None) -> str:
-    """Which omitted study moves the pooled proportion most, in words."""
-    ids = list(getattr(loo, "omitted", None) or loo.study_ids)
-    est = getattr(loo, "back_estimate", None)
-    if est is None:
-        est = loo.prop
+    """Which omitted study moves the pooled proportion most, in words.
+
+    Refits that failed are named with the reason, never silently left out of the range.
+    """
+    ids, est, _, _ = _loo_rows(loo)
+    failed = _loo_failures(loo)
     labels = labels or {}
-    shift = [abs(float(e) - full["estimate"]) if not _missing(float(e)) else -1.0 for e in est]
-    i = max(range(len(shift)), key=shift.__getitem__)
+
+    def name(i: int) -> str:
+        return escape_markdown(str(labels.get(ids[i], ids[i])))
+
+    fitted = [i for i in range(len(ids)) if i not in failed]
+    not_fitted = ""
+    if failed:
+        reasons = escape_markdown("; ".join(sorted(set(failed.values()))))
+        refits = "those refits are" if len(failed) > 1 else "that refit is"
+        not_fitted = (f"Without {_join([name(i) for i in sorted(failed)])} the model could "
+                      f"not be fitted ({reasons}); {refits} "
+                      + ("left out of the range above." if fitted else "marked in the table."))
+    if not fitted:
+        return "No leave-one-out refit could be fitted. " + not_fitted
+    values = [float(est[i]) for i in fitted]
+    top = max(fitted, key=lambda i: abs(float(est[i]) - full["estimate"]))
     return (f"Omitting one study at a time moves the pooled proportion between "
-            f"{fmt_pct(min(est))} and {fmt_pct(max(est))} (all studies: "
+            f"{fmt_pct(min(values))} and {fmt_pct(max(values))} (all studies: "
             f"{fmt_pct(full['estimate'])}); the most influential study is "
-            f"{escape_markdown(str(labels.get(ids[i], ids[i])))}: without it the estimate "
-            f"is {fmt_pct(est[i])}.")
+            f"{name(top)}: without it the estimate is {fmt_pct(est[top])}."
+            + (f" {not_fitted}" if not_fitted else ""))
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def subgroup_table(sub: Any) -> pd.DataFrame:
