@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from pipeline_book import copy_book
+from real_book import RealBook
 
 from evidence.cli import main
 
@@ -82,3 +83,14 @@ def test_book_builds_offline_without_remote_resources(tmp_path: Path,
                 for path in pages + stylesheets
                 for ref in remote_references(path.read_text(encoding="utf-8", errors="replace"))]
     assert not problems, "remote resources in the built book:\n" + "\n".join(problems)
+
+
+def test_real_book_loads_nothing_remote(real_book: RealBook) -> None:
+    """The same scan over the real book (its own _config.yml, extensions and figures)."""
+    html = real_book.root / "_build" / "html"
+    files = sorted(html.rglob("*.html")) + sorted(html.rglob("*.css"))
+    assert len(files) > 20
+    problems = [f"{path.relative_to(html)}: {ref}" for path in files
+                for ref in remote_references(path.read_text(encoding="utf-8", errors="replace"))]
+    assert not problems, "remote resources in the built book:\n" + "\n".join(problems)
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
