@@ -254,10 +254,16 @@ def test_search_finds_a_study(browser: Any, book: Book) -> None:
     try:
         page.goto(book.url(f"search.html?q={SEARCH_TERM}"), wait_until="load")
         page.wait_for_selector("#search-results ul.search li", timeout=20_000)
-        results = page.locator("#search-results ul.search li")
-        assert results.count() >= 1, f"search for {SEARCH_TERM!r} lists nothing"
+        hrefs = page.eval_on_selector_all("#search-results ul.search li a[href]",
+                                          "links => links.map(a => a.href)")
     finally:
         context.close()
+    assert hrefs, f"search for {SEARCH_TERM!r} lists nothing"
+    html = book.root / "_build" / "html"
+    found = {urlsplit(h).path.removeprefix(urlsplit(book.base_url).path) for h in hrefs}
+    for rel in found:  # every hit is a page that names the study
+        assert SEARCH_TERM in (html / rel).read_text(encoding="utf-8"), rel
+    assert _registry_page(book) in found, f"the registry chapter is not among {sorted(found)}"
 
 
 def _analysis_pages(book: Book) -> list[str]:
