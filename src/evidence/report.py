@@ -268,7 +268,7 @@ def _loo_failures(loo: Any) -> dict[int, str]:
     notes = tuple(getattr(loo, "notes", ()) or ())
     failed = {}
     for i, (sid, e) in enumerate(zip(ids, est, strict=True)):
-        if not _missing(float(e)) and math.isfinite(float(e)):
+        if e is not None and math.isfinite(float(e)):
             continue
         prefix = f"{sid}: not fitted ("
         note = next((n[len(prefix):-1] for n in notes if n.startswith(prefix)), None)
