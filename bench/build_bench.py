@@ -22,7 +22,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import EVIDENCE, PYTHON, REPO, Timed, fmt_mb, fmt_s, markdown_table, run_timed
+from common import (
+    EVIDENCE,
+    PYTHON,
+    REPO,
+    Timed,
+    fmt_mb,
+    fmt_s,
+    importtime_totals,
+    markdown_table,
+    run_timed,
+)
 
 from evidence.build import copy_book_sources, parameter_strings
 
@@ -247,13 +257,7 @@ def _first_statement(source: str) -> str:
 def _importtime(path: Path, cwd: Path) -> dict[str, float]:
     res = run_timed([PYTHON, "-X", "importtime", "-m", "IPython", "--no-banner", str(path)],
                     cwd=cwd, timeout=1800, env={**os.environ, "MPLBACKEND": "Agg"})
-    totals: dict[str, float] = {}
-    for line in res.stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
-        if m and not m.group(3):  # top level of the import tree
-            pkg = m.group(4).split(".")[0]
-            totals[pkg] = totals.get(pkg, 0.0) + int(m.group(2)) / 1e6
-    return totals
+    return importtime_totals(res.stderr)
 
 
 def _import_profile(path: Path, cwd: Path, baseline: dict[str, float]) -> dict[str, float]:

@@ -202,6 +202,18 @@ def fmt_mb(kb: int) -> str:
     return f"{kb / 1024:.0f} MB" if kb else "–"
 
 
+def importtime_totals(stderr: str) -> dict[str, float]:
+    """Seconds per top-level package from ``python -X importtime`` output (cumulative
+    time of the imports at the top of the import tree)."""
+    totals: dict[str, float] = {}
+    for line in stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
+        if m and not m.group(3):  # top level of the import tree
+            pkg = m.group(4).split(".")[0]
+            totals[pkg] = totals.get(pkg, 0.0) + int(m.group(2)) / 1e6
+    return totals
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-flavoured Markdown table with aligned columns."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]

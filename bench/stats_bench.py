@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import BENCH, EVIDENCE, PYTHON, fmt_s, markdown_table, median, run_timed
+from common import (
+    BENCH,
+    EVIDENCE,
+    PYTHON,
+    fmt_s,
+    importtime_totals,
+    markdown_table,
+    median,
+    run_timed,
+)
 
 __all__ = ["GLMM_TARGET", "REML_TARGET", "StatsRow", "run_stats", "simulate"]
 
@@ -129,12 +137,7 @@ def _import_summary(csv_path: Path, method: str, top: int = 6) -> list[tuple[str
     code = ("import sys; from evidence.cli import main; "
             f"sys.exit(main(['pool', '--csv', {str(csv_path)!r}, '--method', {method!r}]))")
     res = run_timed([PYTHON, "-X", "importtime", "-c", code])
-    totals: dict[str, float] = {}
-    for line in res.stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
-        if m and not m.group(3):  # top level of the import tree
-            pkg = m.group(4).split(".")[0]
-            totals[pkg] = totals.get(pkg, 0.0) + int(m.group(2)) / 1e6
+    totals = importtime_totals(res.stderr)
     return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
 
 
