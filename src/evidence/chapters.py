@@ -1154,14 +1154,14 @@ def two_arm_effects(pairs: pd.DataFrame, measures: Sequence[str] = TWO_ARM_MEASU
     """
     import pandas as pd
 
-    from evidence.distributions import fisher_exact, norm_quantile_upper
-    from evidence.effects import escalc
-    from evidence.twoarm import MEASURES
+    from evidence.distributions import fisher_exact
+    from evidence.twoarm import MEASURES, _check_to, _effect_columns
 
     for m in measures:
         if m not in MEASURES:
             raise ValueError(f"unknown measure {m!r}; allowed: {', '.join(MEASURES)}")
     level = check_level(level)
+    to = _check_to(to)
     recs = pairs.to_dict("records")
     cells = {k: np.array([int(p[k]) for p in recs], dtype=int) for k in ("ai", "n1i", "ci", "n2i")}
     bad = ((cells["n1i"] <= 0) | (cells["n2i"] <= 0) | (cells["ai"] < 0) | (cells["ci"] < 0)
@@ -1171,37 +1171,25 @@ def two_arm_effects(pairs: pd.DataFrame, measures: Sequence[str] = TWO_ARM_MEASU
         raise ValueError(f"{p['study_id']}, {p['outcome']}: need 0 <= ai <= n1i, "
                          f"0 <= ci <= n2i and n1i, n2i > 0 (got {p['ai']}/{p['n1i']} vs "
                          f"{p['ci']}/{p['n2i']})")
-    # one escalc call per measure over all pairs, which is what two_arm_effect does pair by
-    # pair: for a single table "if0all" is "only0"
-    crit = norm_quantile_upper((1.0 - level) / 2.0)
-    by_measure = {}
-    for m in measures if recs else ():
-        es = escalc(m, **cells, add=float(add), to="only0" if to == "if0all" else to)
-        yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
-        with np.errstate(invalid="ignore"):
-            se = np.sqrt(np.where(vi >= 0, vi, np.nan))
-        lo, hi = yi - crit * se, yi + crit * se
-        def back(v: np.ndarray, m: str = m) -> np.ndarray:
-            if m == "RD":
-                return v
-            with np.errstate(invalid="ignore", over="ignore"):
-                return np.where(np.isfinite(v), np.exp(v), np.nan)
-
-        corrected = (np.asarray(es.corrected, dtype=bool) if es.corrected is not None
-                     else np.zeros(len(recs), dtype=bool))
-        by_measure[m] = (yi, vi, back(yi), back(lo), back(hi), corrected)
+    # the effects of all pairs at once, one call per measure (what two_arm_effect does for
+    # one pair)
+    by_measure = {m: _effect_columns(cells["ai"], cells["n1i"], cells["ci"], cells["n2i"], m,
+                                     add=add, to=to, level=level)
+                  for m in (measures if recs else ())}
     fisher = [fisher_exact(a, n1 - a, c, n2 - c) for a, n1, c, n2 in
               zip(cells["ai"], cells["n1i"], cells["ci"], cells["n2i"], strict=True)]
     out = []
     for i, p in enumerate(recs):
         for m in measures:
-            yi, vi, est, lo, hi, corrected = by_measure[m]
+            e = by_measure[m]
             out.append({"study_id": p["study_id"], "outcome": p["outcome"],
                         "subgroup": p["subgroup"], "measure": m, "ai": int(cells["ai"][i]),
                         "n1i": int(cells["n1i"][i]), "ci": int(cells["ci"][i]),
-                        "n2i": int(cells["n2i"][i]), "yi": float(yi[i]), "vi": float(vi[i]),
-                        "estimate": float(est[i]), "ci_lower": float(lo[i]),
-                        "ci_upper": float(hi[i]), "corrected": bool(corrected[i]),
+                        "n2i": int(cells["n2i"][i]), "yi": float(e["yi"][i]),
+                        "vi": float(e["vi"][i]), "estimate": float(e["pred"][i]),
+                        "ci_lower": float(e["pred_ci_lower"][i]),
+                        "ci_upper": float(e["pred_ci_upper"][i]),
+                        "corrected": bool(e["corrected"][i]),
                         "fisher_pvalue": fisher[i], "level": level})
     return pd.DataFrame(out, columns=["study_id", "outcome", "subgroup", "measure", "ai",
                                       "n1i", "ci", "n2i", "yi", "vi", "estimate", "ci_lower",

@@ -84,6 +84,34 @@ def _back(measure: str, v: float) -> float:
     return v if measure == "RD" else math.exp(v) if math.isfinite(v) else math.nan
 
 
+def _effect_columns(ai: np.ndarray, n1i: np.ndarray, ci: np.ndarray, n2i: np.ndarray,
+                    measure: str, *, add: float, to: str, level: float
+                    ) -> dict[str, np.ndarray]:
+    """Effect size and Wald CI of each 2x2 table on its own (counts already checked).
+
+    Returns arrays ``yi, vi, se, ci_lower, ci_upper`` (the measure's scale), ``pred,
+    pred_ci_lower, pred_ci_upper`` (back-transformed) and ``corrected`` (``add`` applied).
+    Shared by :func:`two_arm_effect` (one table) and
+    :func:`evidence.chapters.two_arm_effects` (many, one call per measure).
+    """
+    from evidence.distributions import norm_quantile_upper
+    from evidence.effects import escalc
+
+    # each table on its own: for a single table "if0all" is "only0"
+    es = escalc(measure, ai=ai, n1i=n1i, ci=ci, n2i=n2i, add=float(add),
+                to="only0" if to == "if0all" else to)
+    yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.where(vi >= 0, vi, np.nan))
+    crit = norm_quantile_upper((1.0 - level) / 2.0)
+    lo, hi = yi - crit * se, yi + crit * se
+    back = [np.asarray([_back(measure, float(v)) for v in x], dtype=float) for x in (yi, lo, hi)]
+    corrected = (np.asarray(es.corrected, dtype=bool) if es.corrected is not None
+                 else np.zeros(yi.size, dtype=bool))
+    return {"yi": yi, "vi": vi, "se": se, "ci_lower": lo, "ci_upper": hi, "pred": back[0],
+            "pred_ci_lower": back[1], "pred_ci_upper": back[2], "corrected": corrected}
+
+
 # --------------------------------------------------------------------------------------
 # Mantel-Haenszel
 
@@ -432,8 +460,7 @@ def two_arm_effect(ai: int, n1i: int, ci: int, n2i: int, measure: str = "OR", *,
     >>> round(e.pred, 6)
     4.0
     """
-    from evidence.distributions import fisher_exact, norm_quantile_upper
-    from evidence.effects import escalc
+    from evidence.distributions import fisher_exact
 
     measure = _check_measure(measure)
     to = _check_to(to)
@@ -445,14 +472,12 @@ def two_arm_effect(ai: int, n1i: int, ci: int, n2i: int, measure: str = "OR", *,
     if m1 == 0 or m2 == 0 or a > m1 or c > m2:
         raise ValueError(f"need 0 <= ai <= n1i, 0 <= ci <= n2i and n1i, n2i > 0 "
                          f"(got {a}/{m1} vs {c}/{m2})")
-    es = escalc(measure, ai=[a], n1i=[m1], ci=[c], n2i=[m2], add=float(add), to=to)
-    yi, vi = float(es.yi[0]), float(es.vi[0])
-    se = math.sqrt(vi) if vi >= 0 else math.nan
-    crit = norm_quantile_upper((1.0 - level) / 2.0)
-    lo, hi = yi - crit * se, yi + crit * se
-    fisher = fisher_exact(a, m1 - a, c, m2 - c)
+    col = _effect_columns(np.array([a]), np.array([m1]), np.array([c]), np.array([m2]),
+                          measure, add=add, to=to, level=level)
+    e = {k: v[0] for k, v in col.items()}
     return TwoArmEffect(
-        measure=measure, ai=a, n1i=m1, ci=c, n2i=m2, yi=yi, vi=vi, se=se, ci_lower=lo,
-        ci_upper=hi, pred=_back(measure, yi), pred_ci_lower=_back(measure, lo),
-        pred_ci_upper=_back(measure, hi), fisher_pvalue=fisher,
-        corrected=bool(es.corrected[0]) if es.corrected is not None else False, level=level)
+        measure=measure, ai=a, n1i=m1, ci=c, n2i=m2, yi=float(e["yi"]), vi=float(e["vi"]),
+        se=float(e["se"]), ci_lower=float(e["ci_lower"]), ci_upper=float(e["ci_upper"]),
+        pred=float(e["pred"]), pred_ci_lower=float(e["pred_ci_lower"]),
+        pred_ci_upper=float(e["pred_ci_upper"]), fisher_pvalue=fisher_exact(a, m1 - a, c, m2 - c),
+        corrected=bool(e["corrected"]), level=level)
