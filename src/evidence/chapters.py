@@ -1196,24 +1196,21 @@ def two_arm_effects(pairs: pd.DataFrame, measures: Sequence[str] = TWO_ARM_MEASU
                                       "ci_upper", "corrected", "fisher_pvalue", "level"])
 
 
-_STUDY_INDEX: dict[int, tuple[pd.DataFrame, dict[str, dict[str, Any]]]] = {}
+class _Studies:
+    """Study rows by ``study_id``, indexed once per table (a scan of the table per
+    lookup made the two-arm chapter O(k^2)); an unknown id gives a placeholder row."""
 
-
-def _study(studies: pd.DataFrame, study_id: str) -> dict[str, Any]:
-    # indexed once per studies table: a scan per call made the two-arm chapter O(k^2)
-    cached = _STUDY_INDEX.get(id(studies))
-    if cached is None or cached[0] is not studies:
-        index: dict[str, dict[str, Any]] = {}
+    def __init__(self, studies: pd.DataFrame) -> None:
+        self._rows: dict[str, dict[str, Any]] = {}
         for row in studies.to_dict("records"):
-            index.setdefault(row["study_id"], row)
-        cached = (studies, index)
-        _STUDY_INDEX.clear()
-        _STUDY_INDEX[id(studies)] = cached
-    hit = cached[1].get(study_id)
-    if hit is None:
-        return {"study_id": study_id, "label": study_id, "randomized": "", "design": "",
-                "intervention": "", "notes": ""}
-    return dict(hit)
+            self._rows.setdefault(row["study_id"], row)
+
+    def __call__(self, study_id: str) -> dict[str, Any]:
+        hit = self._rows.get(study_id)
+        if hit is None:
+            return {"study_id": study_id, "label": study_id, "randomized": "", "design": "",
+                    "intervention": "", "notes": ""}
+        return dict(hit)
 
 
 def _by_comparison(effects: pd.DataFrame
@@ -1246,10 +1243,11 @@ def two_arm_table(effects: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
     95% CI (RD in percentage points) and Fisher's exact p."""
     import pandas as pd
 
+    study = _Studies(studies)
     out = []
     for (study_id, outcome, subgroup), grp in _by_comparison(effects).items():
         first = grp[0]
-        s = _study(studies, study_id)
+        s = study(study_id)
         rec = {"Study": s["label"] + ("" if s.get("randomized") == "yes"
                                       else " (not randomised)"),
                "Outcome": _outcome_short(outcome) + (f" [{subgroup}]" if subgroup else ""),
@@ -1294,6 +1292,7 @@ def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
     """
     if max_studies is not None and max_studies < 1:
         raise ValueError(f"max_studies must be >= 1, got {max_studies}")
+    study = _Studies(studies)
     paras = []
     effects_by = _by_comparison(effects)
     pairs_by: dict[str, list[dict[str, Any]]] = {}
@@ -1303,7 +1302,7 @@ def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
         def rank(item: tuple[int, str]) -> tuple[bool, int, int]:
             i, sid = item
             size = max(p["n1i"] + p["n2i"] for p in pairs_by[sid])
-            return (_study(studies, sid).get("randomized") != "yes", -size, i)
+            return (study(sid).get("randomized") != "yes", -size, i)
 
         keep = {sid for _, sid in sorted(enumerate(pairs_by), key=rank)[:max_studies]}
         paras.append(f"Of the {len(pairs_by):,} studies with a two-arm comparison, "
@@ -1312,7 +1311,7 @@ def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
                      "below lists every comparison.")
         pairs_by = {sid: sp for sid, sp in pairs_by.items() if sid in keep}
     for study_id, sp in pairs_by.items():
-        s = _study(studies, study_id)
+        s = study(study_id)
         first = sp[0]
         arm1, arm2 = _name(first["arm_1"], ARM_NAMES), _name(first["arm_2"], ARM_NAMES)
         randomised = s.get("randomized") == "yes"
@@ -1369,9 +1368,10 @@ def two_arm_overview(pairs: pd.DataFrame, studies: pd.DataFrame,
                      unreported: pd.DataFrame) -> str:
     """One or two sentences: how many two-arm comparisons, from which studies, how many
     randomised, and how many randomised trials lack arm-level counts."""
+    study = _Studies(studies)
     ids = list(dict.fromkeys(pairs["study_id"]))
-    labels = [_study(studies, s)["label"] for s in ids]
-    rand = [s for s in ids if _study(studies, s).get("randomized") == "yes"]
+    labels = [study(s)["label"] for s in ids]
+    rand = [s for s in ids if study(s).get("randomized") == "yes"]
     named = f" ({', '.join(labels)})" if len(labels) <= _MAX_NAMED else ""
     randomised = (("it was randomised" if rand else "it was not randomised") if len(ids) == 1
                   else f"{len(rand):,} of them {'was' if len(rand) == 1 else 'were'} randomised")
@@ -1438,9 +1438,10 @@ def context_table(outcomes: pd.DataFrame, study_ids: Iterable[str], studies: pd.
     if rows.empty:
         return pd.DataFrame(columns=["Study", "Outcome", "n / N", "Proportion (95% exact CI)"])
     lo, hi = _exact_ci(rows["events"], rows["total"], level)
+    study = _Studies(studies)
     out = []
     for (r, a, b) in zip(rows.to_dict("records"), lo, hi, strict=True):
-        out.append({"Study": _study(studies, r["study_id"])["label"],
+        out.append({"Study": study(r["study_id"])["label"],
                     "Outcome": _cap(_outcome_short(r["outcome"])),
                     "n / N": f"{r['events']} / {r['total']}",
                     "Proportion (95% exact CI)":
@@ -1481,12 +1482,13 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
 
     if measure not in TWO_ARM_MEASURES:
         raise ValueError(f"unknown measure {measure!r}; allowed: {', '.join(TWO_ARM_MEASURES)}")
+    study = _Studies(studies)
     rows = effects[effects["measure"] == measure].reset_index(drop=True)
     if rows.empty:
         raise ValueError(f"no {measure} rows to plot")
     if max_rows is not None and len(rows) > max_rows:
         randomised = rows["study_id"].map(
-            lambda sid: _study(studies, sid).get("randomized") == "yes")
+            lambda sid: study(sid).get("randomized") == "yes")
         size = rows["n1i"] + rows["n2i"]
         order = sorted(range(len(rows)), key=lambda i: (not randomised[i], -size[i], i))
         total = len(rows)
@@ -1496,7 +1498,7 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     k = len(rows)
     labels, rand = [], []
     for r in rows.to_dict("records"):
-        s = _study(studies, r["study_id"])
+        s = study(r["study_id"])
         is_rand = s.get("randomized") == "yes"
         rand.append(is_rand)
         labels.append(f"{s['label']}" + ("" if is_rand else " (not randomised)") + "\n"
@@ -1709,9 +1711,10 @@ def hazard_ratio_table(table: pd.DataFrame, studies: pd.DataFrame,
     """Display table of harmonised hazard ratios, saying which were pooled and why not."""
     import pandas as pd
 
+    study = _Studies(studies)
     out = []
     for r in table.to_dict("records"):
-        s = _study(studies, r["study_id"])
+        s = study(r["study_id"])
         has_ci = math.isfinite(r["hr_lower"]) and math.isfinite(r["hr_upper"])
         pooled = r["adjusted"] == pooled_adjusted
         out.append({
@@ -1731,11 +1734,12 @@ def hazard_ratio_table(table: pd.DataFrame, studies: pd.DataFrame,
 
 def hazard_ratio_notes(table: pd.DataFrame, studies: pd.DataFrame) -> str:
     """The registry's note on each hazard ratio, as a Markdown list."""
+    study = _Studies(studies)
     items = []
     for r in table.to_dict("records"):
         note = str(r.get("note", "") or "").strip()
         if note:
-            items.append(f"- *{_study(studies, r['study_id'])['label']}, "
+            items.append(f"- *{study(r['study_id'])['label']}, "
                          f"{ADJUSTMENT_NAMES.get(r['adjusted'], r['adjusted'])}*: {note}")
     return "\n".join(items) if items else "The registry has no notes on these estimates."
 
@@ -1760,6 +1764,7 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     outcome_words : str
         E.g. ``"progression-free survival"``.
     """
+    study = _Studies(studies)
     paras = []
     inverted = int((pooled["direction"] == "inverted").sum()
                    + (shown["direction"] == "inverted").sum())
@@ -1777,7 +1782,7 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     elif re.k == 1:
         r = pooled.iloc[0]
         paras.append(f"Only one {kind} estimate "
-                     f"({_study(studies, r['study_id'])['label']}): hazard ratio "
+                     f"({study(r['study_id'])['label']}): hazard ratio "
                      f"{fmt_num(r['hr'], 2)}; nothing is pooled.")
     else:
         p_re, p_fe = re.pooled(), fe.pooled()
@@ -1804,7 +1809,7 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     if not shown.empty:
         items = []
         for r in shown.to_dict("records"):
-            lab = _study(studies, r["study_id"])["label"]
+            lab = study(r["study_id"])["label"]
             ci = (f" (95% CI {fmt_ci(r['hr_lower'], r['hr_upper'], pct=False, digits=2)})"
                   if math.isfinite(r["hr_lower"]) else "")
             items.append(f"{lab} {fmt_num(r['hr'], 2)}{ci}")
@@ -1816,7 +1821,7 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     ids = list(dict.fromkeys([*pooled["study_id"], *shown["study_id"]]))
     pops = []
     for sid in ids:
-        s = _study(studies, sid)
+        s = study(sid)
         pops.append(f"- *{s['label']}*: tissue HER2-{s.get('tissue_her2', '?')}, "
                     f"{s.get('setting', '')} disease; treatment: {s.get('intervention', '')}; "
                     f"CTC HER2 criterion: {s.get('her2_cutoff', '')}.")
