@@ -1213,6 +1213,13 @@ class _Studies:
         return dict(hit)
 
 
+def _most_telling(randomised: Sequence[bool], size: Sequence[int], n: int) -> list[int]:
+    """Positions of the ``n`` items to keep when there are too many to show: randomised
+    first, then the largest, earlier first on ties; returned in their original order."""
+    order = sorted(range(len(size)), key=lambda i: (not randomised[i], -size[i], i))
+    return sorted(order[:n])
+
+
 def _by_comparison(effects: pd.DataFrame
                    ) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
     """Rows of :func:`two_arm_effects` grouped by (study, outcome, subgroup), in order."""
@@ -1299,12 +1306,10 @@ def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
     for p in pairs.to_dict("records"):
         pairs_by.setdefault(p["study_id"], []).append(p)
     if max_studies is not None and len(pairs_by) > max_studies:
-        def rank(item: tuple[int, str]) -> tuple[bool, int, int]:
-            i, sid = item
-            size = max(p["n1i"] + p["n2i"] for p in pairs_by[sid])
-            return (study(sid).get("randomized") != "yes", -size, i)
-
-        keep = {sid for _, sid in sorted(enumerate(pairs_by), key=rank)[:max_studies]}
+        ids = list(pairs_by)
+        keep = {ids[i] for i in _most_telling(
+            [study(sid).get("randomized") == "yes" for sid in ids],
+            [max(p["n1i"] + p["n2i"] for p in pairs_by[sid]) for sid in ids], max_studies)}
         paras.append(f"Of the {len(pairs_by):,} studies with a two-arm comparison, "
                      f"{max_studies:,} {'is' if max_studies == 1 else 'are'} described "
                      "here (randomised first, then those with the most patients); the table "
@@ -1487,12 +1492,10 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     if rows.empty:
         raise ValueError(f"no {measure} rows to plot")
     if max_rows is not None and len(rows) > max_rows:
-        randomised = rows["study_id"].map(
-            lambda sid: study(sid).get("randomized") == "yes")
-        size = rows["n1i"] + rows["n2i"]
-        order = sorted(range(len(rows)), key=lambda i: (not randomised[i], -size[i], i))
         total = len(rows)
-        rows = rows.loc[sorted(order[:max_rows])].reset_index(drop=True)
+        rows = rows.loc[_most_telling(
+            [study(sid).get("randomized") == "yes" for sid in rows["study_id"]],
+            (rows["n1i"] + rows["n2i"]).tolist(), max_rows)].reset_index(drop=True)
         title = (title + ": " if title else "") + (
             f"{max_rows} of {total} comparisons (randomised first, then the largest)")
     k = len(rows)
