@@ -34,7 +34,7 @@ from common import (
     run_timed,
 )
 
-from evidence.build import copy_book_sources, parameter_strings
+from evidence.pipeline.build import copy_book_sources, parameter_strings
 
 __all__ = ["add_one_study", "book_outcomes", "copy_book", "run_build",
            "synthesize_registry"]

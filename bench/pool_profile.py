@@ -1,7 +1,7 @@
 """Where the time of one ``evidence pool`` process goes (run as a script by stats_bench.py).
 
 Usage: ``python bench/pool_profile.py FILE.csv METHOD [N_TOP]``.  Prints one JSON
-object: ``imports`` (``import evidence.cli``), ``first_call`` (the first
+object: ``imports`` (``import evidence.pipeline.cli``), ``first_call`` (the first
 ``evidence pool`` in the process: reading the CSV, lazy imports of numpy/scipy,
 the fit, the JSON), ``warm_call`` (the same call again, when everything is
 imported) and ``profile``: the top functions of a third, profiled call by
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     n_top = int(argv[2]) if len(argv) > 2 else 12
     args = ["pool", "--csv", csv_path, "--method", method]
     t0 = time.perf_counter()
-    from evidence.cli import main as evidence_main
+    from evidence.pipeline.cli import main as evidence_main
 
     t1 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):

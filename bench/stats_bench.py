@@ -134,7 +134,7 @@ def _startup_seconds() -> float:
 
 def _import_summary(csv_path: Path, method: str, top: int = 6) -> list[tuple[str, float]]:
     """Top-level modules by cumulative import time during one ``evidence pool``."""
-    code = ("import sys; from evidence.cli import main; "
+    code = ("import sys; from evidence.pipeline.cli import main; "
             f"sys.exit(main(['pool', '--csv', {str(csv_path)!r}, '--method', {method!r}]))")
     res = run_timed([PYTHON, "-X", "importtime", "-c", code])
     totals = importtime_totals(res.stderr)
@@ -150,7 +150,7 @@ def _breakdown(csv_path: Path, method: str, total: float, profile: bool) -> str:
     lazy = max(prof["first_call"] - prof["warm_call"], 0.0)
     other = max(total - start - prof["imports"] - prof["first_call"], 0.0)
     rows = [("interpreter start (`python -c pass`)", fmt_s(start)),
-            ("`import evidence.cli`", fmt_s(prof["imports"])),
+            ("`import evidence.pipeline.cli`", fmt_s(prof["imports"])),
             ("imports made by the first call (numpy, scipy, ...)", fmt_s(lazy)),
             ("the pooling itself (CSV, fit, JSON; a warm second call)",
              fmt_s(prof["warm_call"])),

@@ -45,8 +45,8 @@ def plant_label(studies_csv: Path, study_id: str) -> str:
 
 def build_real_book(root: Path) -> RealBook:
     """Copy the book sources to ``root``, plant the label, build; fail on any error."""
-    from evidence.build import copy_book_sources
-    from evidence.cli import main
+    from evidence.pipeline.build import copy_book_sources
+    from evidence.pipeline.cli import main
 
     copy_book_sources(root, REPO)
     label = plant_label(root / "data" / "studies.csv", TRICKY_STUDY)

@@ -34,8 +34,8 @@ import pytest
 from pipeline_book import CONFIG_CASES, book_with_template, copy_book, replace_in, tree_digest
 from registry_cases import APPENDED_ROW_CASES, RULE_CASES, drop_column, make
 
-from evidence import runner
-from evidence.cli import main
+from evidence.pipeline import runner
+from evidence.pipeline.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -256,7 +256,7 @@ def test_the_command_exits_1_as_a_process(pristine: Path) -> None:
     replace_in(pristine / "data" / "outcomes.csv", ",1,7,", ",8,7,")
     script = Path(sys.executable).with_name("evidence")
     command = [str(script)] if script.is_file() else [sys.executable, "-c",
-                                                       "import sys; from evidence.cli import "
+                                                       "import sys; from evidence.pipeline.cli import "
                                                        "main; sys.exit(main())"]
     before = outputs(pristine)
     proc = subprocess.run([*command, "build", "--root", str(pristine), "--data",

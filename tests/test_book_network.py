@@ -16,7 +16,7 @@ import pytest
 from pipeline_book import copy_book
 from real_book import RealBook
 
-from evidence.cli import main
+from evidence.pipeline.cli import main
 
 pytestmark = pytest.mark.slow
 

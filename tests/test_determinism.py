@@ -19,9 +19,9 @@ import pytest
 from pipeline_book import tree_digest
 from real_book import RealBook
 
-from evidence.build import copy_book_sources
-from evidence.cli import main
-from evidence.config import load_config
+from evidence.pipeline.build import copy_book_sources
+from evidence.pipeline.cli import main
+from evidence.pipeline.config import load_config
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from conftest import METAFOR_DIR, assert_metafor_close, require_rscript
 
-from evidence.effects import escalc
-from evidence.pooling import rma
-from evidence.regression import regtest, rma_mods
-from evidence.sensitivity import leave_one_out
+from evidence.stats.effects import escalc
+from evidence.stats.pooling import rma
+from evidence.stats.regression import regtest, rma_mods
+from evidence.stats.sensitivity import leave_one_out
 
 pytestmark = pytest.mark.metafor
 

@@ -10,10 +10,10 @@ import nbformat
 import pytest
 from pipeline_book import book_with_template
 
-from evidence import runner
-from evidence.analysis import pool_proportions
-from evidence.config import load_config
-from evidence.report import fmt_ci, fmt_pct
+from evidence.pipeline import runner
+from evidence.pipeline.context import pool_proportions
+from evidence.pipeline.config import load_config
+from evidence.book.report import fmt_ci, fmt_pct
 
 pytestmark = pytest.mark.slow
 

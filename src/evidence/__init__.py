@@ -1,14 +1,18 @@
 """evidence: effect sizes, pooling and an executable book for HER2 on circulating tumor cells.
 
-The statistics follow R's metafor (vocabulary and results): :mod:`evidence.effects`
-(``escalc``), :mod:`evidence.pooling` (``rma``), :mod:`evidence.glmm` (``rma_glmm``),
-:mod:`evidence.twoarm` (Mantel-Haenszel), :mod:`evidence.regression`,
-:mod:`evidence.sensitivity`, :mod:`evidence.design`, :mod:`evidence.plots`.
-The registry lives in :mod:`evidence.registry`; the book pipeline in
-:mod:`evidence.config`, :mod:`evidence.runner` and :mod:`evidence.build`.
+The package has four wings (``src/evidence/README.md`` draws them); imports run one way:
 
-Submodules are imported on first use so that ``import evidence`` and the
-``evidence`` command start fast.
+- :mod:`evidence.stats`: the metafor port (effect sizes, ``rma``, the GLMM, Mantel-Haenszel,
+  regression, sensitivity, design); numpy and scipy only.
+- :mod:`evidence.registry`: the study registry: CSV reading with line numbers, its rules,
+  the validated store and its digests, the source audit.
+- :mod:`evidence.book`: words, tables and figures for readers, one module per subject;
+  imports stats and registry.
+- :mod:`evidence.pipeline`: analyses.yml, the notebook context, the runner, the build and
+  the ``evidence`` command; the only wing that knows papermill, Jupyter Book and paths.
+
+Wings are imported on first use so that ``import evidence`` and the ``evidence`` command
+start fast.
 """
 
 from __future__ import annotations
@@ -18,25 +22,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    "analysis",
-    "audit",
-    "build",
-    "config",
-    "design",
-    "effects",
-    "glmm",
-    "plots",
-    "pooling",
-    "registry",
-    "regression",
-    "results",
-    "runner",
-    "sensitivity",
-    "transforms",
-    "twoarm",
-]
+__all__ = ["__version__", "book", "pipeline", "registry", "stats"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,674 @@
+"""Where every number comes from: the registry rendered for readers, and the software.
+
+The *Study registry* chapter shows the registry as it is: study characteristics,
+every count with its verbatim quote and source, the hazard ratios, the HER2
+transition counts, the self-contradictions of the sources, and the outcome
+vocabulary.  The *Reproducibility* chapter adds the versions of the software.
+
+Registry text is untrusted: a label or quote may contain ``<script>`` or ``<b>``.
+The display tables are therefore built as plain-text DataFrames by the pure
+functions here and rendered by :func:`html_table`, which escapes every cell and
+every header (and builds DOI links from escaped, percent-encoded DOIs only).
+Glue registry text into prose with ``{glue:text}``, never ``{glue:md}``.
+
+:func:`collect` is the one function that touches an analysis context: it asks for
+every registry table through :meth:`evidence.pipeline.context.AnalysisContext.query`, so the
+runner re-runs the page whenever a registry row changes.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import platform
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote as url_quote
+
+from evidence.book.report import escape_markdown
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evidence.pipeline.context import AnalysisContext
+
+__all__ = [
+    "DEFAULT_PACKAGES",
+    "RegistryTables",
+    "as_markdown",
+    "collect",
+    "contradiction_table",
+    "count_table",
+    "dependency_versions",
+    "describe_registry",
+    "doi_url",
+    "escape_markdown",
+    "hazard_ratio_table",
+    "html_table",
+    "outcome_groups",
+    "outcome_vocabulary",
+    "registry_counts",
+    "study_characteristics",
+    "transition_table",
+    "version_table",
+]
+
+#: Distributions whose versions the Reproducibility chapter lists (pip names).
+DEFAULT_PACKAGES: tuple[str, ...] = (
+    "evidence", "numpy", "scipy", "pandas", "matplotlib", "papermill",
+    "jupyter-book", "myst-nb", "sphinx",
+)
+
+_USES = ("primary", "alternative")
+_DOI_RE = re.compile(r"^10\.[0-9]{4,9}/\S+$")
+_ALTERNATIVE = " (alternative reading, not used)"
+
+
+@dataclass(frozen=True)
+class RegistryTables:
+    """Every registry table as read for one analysis.
+
+    Attributes
+    ----------
+    studies, outcomes, effects, transitions, outcome_types : pandas.DataFrame
+        ``outcomes``/``effects``/``transitions`` hold both ``primary`` and
+        ``alternative`` rows (column ``use``).
+    sha256 : str
+        Digest of the registry files (:func:`evidence.registry.store.registry_sha256`).
+    """
+
+    studies: pd.DataFrame
+    outcomes: pd.DataFrame
+    effects: pd.DataFrame
+    transitions: pd.DataFrame
+    outcome_types: pd.DataFrame
+    sha256: str
+
+
+def collect(ctx: AnalysisContext) -> RegistryTables:
+    """Read every registry table through ``ctx.query`` (recorded for re-runs).
+
+    Both readings of self-contradictions are read (``use="primary"`` and
+    ``use="alternative"``).  ``outcome_types`` is not a queryable table of the
+    context, so it is taken from the loaded registry directly (and a change to
+    ``outcome_types.csv`` alone does not make the runner re-run the page).
+
+    Parameters
+    ----------
+    ctx : AnalysisContext
+        From :func:`evidence.pipeline.context.open_analysis`.
+
+    Returns
+    -------
+    RegistryTables
+    """
+    import pandas as pd
+
+    def both(table: str) -> pd.DataFrame:
+        return pd.concat([ctx.query(table, use=u) for u in _USES], ignore_index=True)
+
+    return RegistryTables(
+        studies=ctx.query("studies"),
+        outcomes=both("outcomes"),
+        effects=both("effects"),
+        transitions=both("transitions"),
+        outcome_types=ctx.query("outcome_types"),
+        sha256=ctx.registry.sha256,
+    )
+
+
+# --------------------------------------------------------------------------- HTML and Markdown
+
+def as_markdown(text: str, *, code: bool = False) -> Any:
+    """``IPython.display.Markdown`` showing ``text`` literally, for ``glue`` and
+    ``{glue:md}`` (a glued ``str`` has no Markdown form).
+
+    Parameters
+    ----------
+    text : str
+        Plain text; every Markdown and HTML special character is escaped.
+    code : bool
+        Show it as inline code (the text must not contain a backtick).
+
+    Raises
+    ------
+    ValueError
+        ``code=True`` and the text contains a backtick or a line break.
+    """
+    from IPython.display import Markdown
+
+    if code:
+        if "`" in text or "\n" in text:
+            raise ValueError(f"cannot show {text!r} as inline code: it contains a backtick "
+                             "or a line break")
+        return Markdown(f"`{text}`")
+    return Markdown(escape_markdown(text))
+
+
+
+def doi_url(doi: Any) -> str | None:
+    """The resolver URL of a DOI.
+
+    Parameters
+    ----------
+    doi : Any
+        A registry ``doi`` cell.
+
+    Returns
+    -------
+    str or None
+        ``https://doi.org/<doi>`` (percent-encoded) for a string of the form
+        ``10.<registrant>/<suffix>`` without spaces; None otherwise (empty, NaN,
+        ``doi:`` prefixes, anything else).
+    """
+    if not isinstance(doi, str):
+        return None
+    doi = doi.strip()
+    if not _DOI_RE.match(doi):
+        return None
+    return "https://doi.org/" + url_quote(doi, safe="/:;()._-")
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _min_widths(frame: pd.DataFrame, columns: Sequence[str], threshold: int) -> dict[str, int]:
+    """Minimum width (em) per column: long-text columns get room for about eight
+    characters per em, between 16 and 40 em; others 4 em."""
+    out = {}
+    for c in columns:
+        longest = max((len(str(v)) for v in frame[c]), default=0)
+        out[c] = min(40, max(16, math.ceil(longest / 8))) if longest > threshold else 4
+    return out
+
+
+def html_table(frame: pd.DataFrame, *, links: Mapping[str, Callable[[Any], str | None]]
+               | None = None, group_by: str | None = None,
+               group_labels: Mapping[str, str] | None = None, caption: str = "",
+               table_class: str = "dataframe evidence-table", wide_after: int = 60) -> str:
+    """An HTML table in which every header and cell is HTML-escaped text.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The display table (the index is not shown).
+    links : mapping of column to function, optional
+        For these columns, ``function(value)`` gives a URL (or None for plain
+        text); the cell becomes a link whose text and ``href`` are both escaped.
+        Only ``http(s)`` URLs are linked.
+    group_by : str, optional
+        A column whose values split the rows into groups (in order of first
+        appearance); each group gets a ``<tbody>`` headed by a full-width row, and
+        the column itself is not shown.
+    group_labels : mapping, optional
+        Heading text per group value (default: the value).
+    caption : str
+        Table caption (escaped).
+    table_class : str
+        CSS classes of the ``<table>`` (escaped).
+    wide_after : int
+        Columns holding a value longer than this many characters get a minimum
+        width (16 to 40 em, by their longest value), so that long quotes stay
+        readable; the table then scrolls sideways instead of squeezing them.
+
+    Returns
+    -------
+    str
+        ``<div class="evidence-table-wrap"><table>...</table></div>``.
+
+    Raises
+    ------
+    KeyError
+        ``group_by`` or a ``links`` column is not in ``frame``.
+    """
+    links = dict(links or {})
+    for col in [*links, *([group_by] if group_by else [])]:
+        if col not in frame.columns:
+            raise KeyError(f"column {col!r} not in the table; columns: {list(frame.columns)}")
+    columns = [c for c in frame.columns if c != group_by]
+    widths = _min_widths(frame, columns, wide_after)
+    out = ['<div class="evidence-table-wrap" style="overflow-x:auto">',
+           f'<table class="{_cell(table_class)}" style="font-size:0.85em">']
+    if caption:
+        out.append(f"<caption>{_cell(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(
+        f'<th scope="col" style="vertical-align:bottom;min-width:{widths[c]}em">{_cell(c)}</th>'
+        for c in columns) + "</tr></thead>")
+    records = frame.to_dict("records")
+    if group_by:
+        order: list[Any] = []
+        for r in records:
+            if r[group_by] not in order:
+                order.append(r[group_by])
+        groups = [(g, [r for r in records if r[group_by] == g]) for g in order]
+    else:
+        groups = [(None, records)]
+    labels = dict(group_labels or {})
+    for key, rows in groups:
+        out.append("<tbody>")
+        if group_by:
+            label = labels.get(key, key)
+            out.append(f'<tr class="evidence-group"><th scope="rowgroup" '
+                       f'colspan="{len(columns)}" style="text-align:left">{_cell(label)}</th>'
+                       "</tr>")
+        for r in rows:
+            cells = []
+            for c in columns:
+                url = links[c](r[c]) if c in links else None
+                if url and url.startswith(("https://", "http://")):
+                    cells.append(f'<td style="vertical-align:top"><a href="{_cell(url)}">'
+                                 f"{_cell(r[c])}</a></td>")
+                else:
+                    cells.append(f'<td style="vertical-align:top">{_cell(r[c])}</td>')
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        out.append("</tbody>")
+    out.append("</table></div>")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _labels(studies: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(studies["study_id"], studies["label"], strict=True))
+
+
+def _order(studies: pd.DataFrame) -> dict[str, int]:
+    ordered = studies.sort_values(["year", "label", "study_id"], kind="stable")
+    return {sid: i for i, sid in enumerate(ordered["study_id"])}
+
+
+def _sorted(rows: pd.DataFrame, studies: pd.DataFrame, *keys: str) -> pd.DataFrame:
+    order = _order(studies)
+    rows = rows.copy()
+    rows["_study_order"] = rows["study_id"].map(order).fillna(len(order))
+    rows["_use_order"] = (rows["use"] != "primary").astype(int) if "use" in rows else 0
+    rows = rows.sort_values(["_study_order", *keys, "_use_order"], kind="stable")
+    return rows.drop(columns=["_study_order", "_use_order"]).reset_index(drop=True)
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _number(value: Any) -> str:
+    """A registry number as written (``0.62``, ``0.0011``); empty when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{float(value):.6g}"
+
+
+def _subgroup(value: Any) -> str:
+    text = _text(value)
+    return text if text else "whole population"
+
+
+def study_characteristics(studies: pd.DataFrame) -> pd.DataFrame:
+    """The study characteristics table, one row per study by year then label.
+
+    Parameters
+    ----------
+    studies : pandas.DataFrame
+        ``studies.csv`` rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns: study (label), year, design, setting, tissue HER2, CTC assay,
+        HER2 method, HER2 cut-off, intervention, citation, DOI.  Render with
+        ``html_table(frame, links={"DOI": doi_url})`` to link the DOIs.
+    """
+    import pandas as pd
+
+    s = studies.sort_values(["year", "label", "study_id"], kind="stable")
+    return pd.DataFrame({
+        "Study": s["label"].map(_text),
+        "Year": s["year"].map(lambda y: str(int(y))),
+        "Design": s["design"].map(_text),
+        "Setting": s["setting"].map(_text),
+        "Tissue HER2": s["tissue_her2"].map(_text),
+        "CTC assay": s["ctc_assay"].map(_text),
+        "HER2 method": s["her2_method"].map(_text),
+        "HER2 cut-off": s["her2_cutoff"].map(_text),
+        "Intervention": s["intervention"].map(_text),
+        "Citation": s["citation"].map(_text),
+        "DOI": s["doi"].map(_text),
+    }).reset_index(drop=True)
+
+
+def outcome_groups(outcome_types: pd.DataFrame) -> dict[str, str]:
+    """Group headings for :func:`count_table`.
+
+    Parameters
+    ----------
+    outcome_types : pandas.DataFrame
+        ``outcome_types.csv`` rows.
+
+    Returns
+    -------
+    dict of str to str
+        Outcome -> ``"<outcome>: <description> Events: <events>; total: <total>."``.
+    """
+    return {r["outcome"]: (f"{r['outcome']}: {_text(r['description'])} Events: "
+                           f"{_text(r['events'])}; total: {_text(r['total'])}.")
+            for r in outcome_types.to_dict("records")}
+
+
+def count_table(outcomes: pd.DataFrame, studies: pd.DataFrame,
+                outcome_types: pd.DataFrame) -> pd.DataFrame:
+    """Every count of ``outcomes.csv``, grouped by outcome (vocabulary order).
+
+    Parameters
+    ----------
+    outcomes, studies, outcome_types : pandas.DataFrame
+        The registry tables (``outcomes`` with both ``use`` values).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns ``Outcome`` (the group key, for
+        ``html_table(group_by="Outcome")``), study, arm, subgroup, events / total,
+        derived, quote, source.  Within an outcome, rows follow the studies' year and
+        label; an alternative reading is marked and follows its primary row.
+    """
+    import pandas as pd
+
+    labels = _labels(studies)
+    vocab = {o: i for i, o in enumerate(outcome_types["outcome"])}
+    rows = _sorted(outcomes, studies, "arm", "subgroup")
+    rows["_outcome_order"] = rows["outcome"].map(vocab).fillna(len(vocab))
+    rows = rows.sort_values("_outcome_order", kind="stable")
+    return pd.DataFrame({
+        "Outcome": rows["outcome"].map(_text),
+        "Study": rows["study_id"].map(lambda s: labels.get(s, s)),
+        "Arm": rows["arm"].map(_text),
+        "Subgroup": rows["subgroup"].map(_subgroup),
+        "Events / total": _readings("outcomes.csv", rows),
+        **_source_columns(rows),
+    }).reset_index(drop=True)
+
+
+def hazard_ratio_table(effects: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """Every ratio estimate of ``effects.csv``.
+
+    Parameters
+    ----------
+    effects, studies : pandas.DataFrame
+        The registry tables.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns: study, outcome, comparison, subgroup, hazard ratio (95% CI),
+        p, adjusted, derived, quote, source, note; numbers as the registry holds
+        them (up to 6 significant digits).
+    """
+    import pandas as pd
+
+    labels = _labels(studies)
+    rows = _sorted(effects, studies, "outcome", "comparison", "subgroup", "adjusted")
+    return pd.DataFrame({
+        "Study": rows["study_id"].map(lambda s: labels.get(s, s)),
+        "Outcome": rows["outcome"].map(_text),
+        "Comparison": rows["comparison"].map(_text),
+        "Subgroup": rows["subgroup"].map(_subgroup),
+        "Hazard ratio (95% CI)": _readings("effects.csv", rows),
+        "p": rows["p_value"].map(_number),
+        "Adjusted": rows["adjusted"].map(_text),
+        **_source_columns(rows),
+        "Note": rows["note"].map(_text),
+    }).reset_index(drop=True)
+
+
+def transition_table(transitions: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """Every HER2 category transition count of ``transitions.csv``.
+
+    Parameters
+    ----------
+    transitions, studies : pandas.DataFrame
+        The registry tables (``transitions`` with both ``use`` values).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns: study, subgroup, from, to, count, derived, quote, source;
+        categories in the order zero, low, positive, ``any`` (a reported margin).
+    """
+    import pandas as pd
+
+    labels = _labels(studies)
+    cat = {"zero": 0, "low": 1, "positive": 2, "any": 3}
+    rows = transitions.copy()
+    rows["_from"] = rows["from_category"].map(cat).fillna(len(cat))
+    rows["_to"] = rows["to_category"].map(cat).fillna(len(cat))
+    rows = _sorted(rows, studies, "subgroup", "_from", "_to")
+    return pd.DataFrame({
+        "Study": rows["study_id"].map(lambda s: labels.get(s, s)),
+        "Subgroup": rows["subgroup"].map(_subgroup),
+        "From (primary tumor)": rows["from_category"].map(_text),
+        "To (recurrence)": rows["to_category"].map(_text),
+        "Count": _readings("transitions.csv", rows),
+        **_source_columns(rows),
+    }).reset_index(drop=True)
+
+
+_KEYS: dict[str, tuple[str, ...]] = {
+    "outcomes.csv": ("study_id", "arm", "outcome", "subgroup"),
+    "transitions.csv": ("study_id", "subgroup", "from_category", "to_category"),
+    "effects.csv": ("study_id", "outcome", "comparison", "subgroup", "adjusted"),
+}
+
+
+def _reading(table: str, row: Mapping[str, Any]) -> str:
+    if table == "outcomes.csv":
+        return f"{int(row['events'])} / {int(row['total'])}"
+    if table == "transitions.csv":
+        return str(int(row["count"]))
+    text = _number(row["estimate"])
+    if _number(row["ci_lower"]) and _number(row["ci_upper"]):
+        text += f" ({_number(row['ci_lower'])} to {_number(row['ci_upper'])})"
+    return text
+
+
+def _readings(table: str, rows: pd.DataFrame) -> list[str]:
+    """:func:`_reading` of every row, marked when it is the alternative reading."""
+    return [_reading(table, r) + (_ALTERNATIVE if r.get("use", "primary") != "primary"
+                                  else "")
+            for r in rows.to_dict("records")]
+
+
+def _source_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """The provenance columns every registry table shows: derived, quote, source."""
+    return {"Derived": rows["derived"].map(_text), "Quote": rows["quote"].map(_text),
+            "Source": rows["source"].map(_text)}
+
+
+def _what(table: str, row: Mapping[str, Any]) -> str:
+    sub = _text(row.get("subgroup"))
+    sub = f", {sub}" if sub else ""
+    if table == "outcomes.csv":
+        return f"{row['outcome']}, arm {row['arm']}{sub}"
+    if table == "transitions.csv":
+        return f"HER2 {row['from_category']} to {row['to_category']}{sub}"
+    return f"{row['outcome']}, {row['comparison']}{sub}"
+
+
+def contradiction_table(outcomes: pd.DataFrame, effects: pd.DataFrame,
+                        transitions: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """Each ``use=alternative`` row beside the primary reading it contradicts.
+
+    Parameters
+    ----------
+    outcomes, effects, transitions, studies : pandas.DataFrame
+        The registry tables, with both ``use`` values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns: registry file, study, what (outcome or transition), the
+        primary reading, the alternative reading, the alternative's quote and
+        source, and the note explaining the contradiction and the choice.  The
+        primary row is found by the file's key (``outcomes.csv``: study, arm,
+        outcome, subgroup; ``transitions.csv``: study, subgroup, from, to;
+        ``effects.csv``: study, outcome, comparison, subgroup, adjusted).
+    """
+    import pandas as pd
+
+    labels = _labels(studies)
+    out = []
+    for table, frame in (("outcomes.csv", outcomes), ("transitions.csv", transitions),
+                         ("effects.csv", effects)):
+        if frame is None or frame.empty or "use" not in frame.columns:
+            continue
+        keys = _KEYS[table]
+        frame = _sorted(frame, studies, *[k for k in keys if k != "study_id"])
+        primary = {tuple(_text(r[k]) for k in keys): r
+                   for r in frame[frame["use"] == "primary"].to_dict("records")}
+        for r in frame[frame["use"] == "alternative"].to_dict("records"):
+            p = primary.get(tuple(_text(r[k]) for k in keys))
+            out.append({
+                "Registry file": table,
+                "Study": labels.get(r["study_id"], r["study_id"]),
+                "What": _what(table, r),
+                "Primary reading (used)": _reading(table, p) if p is not None else "—",
+                "Alternative reading": _reading(table, r),
+                "Alternative's quote": _text(r["quote"]),
+                "Source": _text(r["source"]),
+                "Note": _text(r.get("note")),
+            })
+    columns = ["Registry file", "Study", "What", "Primary reading (used)",
+               "Alternative reading", "Alternative's quote", "Source", "Note"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def outcome_vocabulary(outcome_types: pd.DataFrame) -> pd.DataFrame:
+    """``outcome_types.csv`` for readers.
+
+    Parameters
+    ----------
+    outcome_types : pandas.DataFrame
+        The registry table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns outcome, events, total, description.
+    """
+    import pandas as pd
+
+    return pd.DataFrame({
+        "Outcome": outcome_types["outcome"].map(_text),
+        "Events": outcome_types["events"].map(_text),
+        "Total": outcome_types["total"].map(_text),
+        "Description": outcome_types["description"].map(_text),
+    }).reset_index(drop=True)
+
+
+def registry_counts(tables: RegistryTables) -> dict[str, int]:
+    """What the registry holds, counted.
+
+    Parameters
+    ----------
+    tables : RegistryTables
+        From :func:`collect`.
+
+    Returns
+    -------
+    dict of str to int
+        ``studies``, ``counts`` (primary outcome rows), ``hazard_ratios``,
+        ``transitions`` (primary rows), ``alternatives`` (in all three files) and
+        ``outcomes`` (defined outcome names).
+    """
+    def n(frame: pd.DataFrame, use: str | None = None) -> int:
+        if use is None:
+            return len(frame)
+        return int((frame["use"] == use).sum()) if "use" in frame.columns else 0
+
+    return {
+        "studies": n(tables.studies),
+        "counts": n(tables.outcomes, "primary"),
+        "hazard_ratios": n(tables.effects, "primary"),
+        "transitions": n(tables.transitions, "primary"),
+        "alternatives": (n(tables.outcomes, "alternative") + n(tables.effects, "alternative")
+                         + n(tables.transitions, "alternative")),
+        "outcomes": n(tables.outcome_types),
+    }
+
+
+def describe_registry(tables: RegistryTables) -> str:
+    """What the registry holds, in one sentence for prose.
+
+    Parameters
+    ----------
+    tables : RegistryTables
+        From :func:`collect`.
+
+    Returns
+    -------
+    str
+    """
+    c = registry_counts(tables)
+
+    def plural(n: int, word: str, words: str) -> str:
+        return f"{n} {word if n == 1 else words}"
+
+    return (f"The registry holds {plural(c['studies'], 'study', 'studies')}, "
+            f"{plural(c['counts'], 'count', 'counts')} (events of a total) in "
+            f"{plural(c['outcomes'], 'defined outcome', 'defined outcomes')}, "
+            f"{plural(c['hazard_ratios'], 'hazard ratio', 'hazard ratios')} and "
+            f"{plural(c['transitions'], 'HER2 transition count', 'HER2 transition counts')}"
+            f", plus {plural(c['alternatives'], 'alternative reading', 'alternative readings')}"
+            " of numbers on which a source contradicts itself.")
+
+
+# --------------------------------------------------------------------------- software
+
+
+def dependency_versions(packages: Sequence[str] = DEFAULT_PACKAGES) -> dict[str, str]:
+    """Versions of Python and of installed distributions.
+
+    Parameters
+    ----------
+    packages : sequence of str
+        Distribution (pip) names.
+
+    Returns
+    -------
+    dict of str to str
+        ``Python`` first, then each package in order (``"not installed"`` when
+        absent).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"Python": platform.python_version()}
+    for name in packages:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def version_table(versions: Mapping[str, str]) -> pd.DataFrame:
+    """Display table of :func:`dependency_versions`.
+
+    Parameters
+    ----------
+    versions : mapping of str to str
+        Name -> version.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Software`` and ``Version``.
+    """
+    import pandas as pd
+
+    return pd.DataFrame({"Software": list(versions), "Version": list(versions.values())})

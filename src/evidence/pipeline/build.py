@@ -1,0 +1,168 @@
+"""Build the HTML book with Jupyter Book 1, atomically.
+
+The book is built into a fresh temporary directory with notebook execution off
+(papermill already executed them) and warnings as errors (``-W -n
+--keep-going``).  Only a successful build replaces ``_build/html``; a failed one
+leaves the previous book untouched.  A build whose inputs (configuration,
+chapters, executed notebooks, results) are byte-identical to the last
+successful one is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evidence.pipeline.config import BookConfig, render_toc
+
+__all__ = ["BOOK_ITEMS", "BuildOutcome", "book_digest", "book_sources", "build_book",
+           "copy_book_sources", "parameter_strings", "sync_toc"]
+
+STAMP = ".book-inputs.sha256"
+
+#: The book's sources, relative to its root (``_static``/``_templates`` when present);
+#: :func:`book_sources` adds the Sphinx local extensions and the paths that analysis
+#: parameters name (e.g. ``fixtures_dir: tests/fixtures``).
+BOOK_ITEMS = ("analyses.yml", "_config.yml", "_toc.yml", "book", "notebooks", "data",
+              "_static", "_templates")
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """Result of :func:`build_book`."""
+
+    status: str  # "built", "up to date", "failed"
+    index: Path
+    log: str = ""
+
+
+def sync_toc(config: BookConfig) -> bool:
+    """Write ``_toc.yml`` from ``analyses.yml`` if it differs; True when written."""
+    path = config.root / "_toc.yml"
+    text = render_toc(config)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+def book_digest(root: Path) -> str:
+    """Hash of every file the HTML build reads."""
+    files = [root / "_config.yml", root / "_toc.yml"]
+    for sub in ("book", "results", "_static", "_ext"):
+        base = root / sub
+        if base.is_dir():
+            files += [p for p in base.rglob("*") if p.is_file()]
+    h = hashlib.sha256()
+    for p in sorted(files):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
+    h.update(sys.version.encode())
+    return h.hexdigest()
+
+
+def parameter_strings(value: Any) -> list[str]:
+    """Every string inside a parameter value (nested dicts and lists included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in parameter_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in parameter_strings(v)]
+    return []
+
+
+def book_sources(root: Path) -> list[str]:
+    """Every path (relative to ``root``) the analyses and the HTML build read.
+
+    :data:`BOOK_ITEMS`, the ``sphinx.local_extensions`` directories of
+    ``_config.yml``, and analysis parameters of ``analyses.yml`` that name an
+    existing file or directory inside the book.
+    """
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    local = (config.get("sphinx") or {}).get("local_extensions") or {}
+    paths = [*BOOK_ITEMS, *(str(p) for p in local.values() if p)]
+    analyses = yaml.safe_load((root / "analyses.yml").read_text(encoding="utf-8")) or {}
+    for analysis in analyses.get("analyses", []):
+        for value in parameter_strings(analysis.get("parameters", {})):
+            if (re.fullmatch(r"[\w.-]+(/[\w.-]+)*", value) and ".." not in value.split("/")
+                    and (root / value).exists()):
+                paths.append(value)
+    return list(dict.fromkeys(paths))
+
+
+def copy_book_sources(dest: Path, src: Path) -> Path:
+    """Copy a book's sources (:func:`book_sources`, without executed notebooks) into a
+    new directory ``dest``, e.g. to build a variant of the book in isolation."""
+    dest.mkdir(parents=True, exist_ok=False)
+    for name in book_sources(src):
+        path = src / name
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            shutil.copytree(path, dest / name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        elif path.is_file():
+            shutil.copy2(path, dest / name)
+    for executed in (dest / "book" / "analyses").glob("*.ipynb"):
+        executed.unlink()
+    return dest
+
+
+def _jupyter_book() -> list[str]:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found is None:
+        raise FileNotFoundError("jupyter-book is not installed in this environment "
+                                "(pip install 'jupyter-book<2')")
+    return [found]
+
+
+def build_book(config: BookConfig, *, force: bool = False) -> BuildOutcome:
+    """Build ``_build/html`` from the book sources; swap it in only on success."""
+    root = config.root
+    out_dir = root / "_build"
+    html = out_dir / "html"
+    index = html / "index.html"
+    sync_toc(config)
+    digest = book_digest(root)
+    stamp = out_dir / STAMP
+    if (not force and index.is_file() and stamp.is_file()
+            and stamp.read_text(encoding="utf-8").strip() == digest):
+        return BuildOutcome("up to date", index)
+    out_dir.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        cmd = [*_jupyter_book(), "build", "--all", "-W", "-n", "--keep-going",
+               "--path-output", str(staging), str(root)]
+        env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env,
+                              check=False)
+        log = proc.stdout + proc.stderr
+        new_html = staging / "_build" / "html"
+        if proc.returncode != 0 or not (new_html / "index.html").is_file():
+            (out_dir / "last-failed-build.log").write_text(log, encoding="utf-8")
+            return BuildOutcome("failed", index, log)
+        old = None
+        if html.exists():
+            old = out_dir / f".old-{os.getpid()}"
+            os.replace(html, old)
+        os.replace(new_html, html)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        stamp.write_text(digest + "\n", encoding="utf-8")
+        (out_dir / "last-failed-build.log").unlink(missing_ok=True)
+        return BuildOutcome("built", index, log)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

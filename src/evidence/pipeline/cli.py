@@ -1,0 +1,248 @@
+"""The ``evidence`` command: validate, audit-sources, pool, run, build, toc.
+
+Exit status is 0 only on full success: 1 for bad input or a failed analysis or
+build, 2 for usage errors (argparse).  Heavy modules are imported inside the
+sub-commands so that ``evidence pool`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _err(message: str) -> None:
+    print(f"evidence: error: {message}", file=sys.stderr)
+
+
+def _load_config(args: argparse.Namespace):
+    from evidence.pipeline.config import load_config
+
+    return load_config(args.root)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check the registry; print every problem as FILE:LINE: column: reason."""
+    from evidence.registry.store import validate
+
+    problems = validate(args.data)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.data}", file=sys.stderr)
+        return 1
+    print(f"registry {args.data}: OK")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Check quotes against the source texts and internal consistency."""
+    from evidence.registry.audit import audit_sources
+
+    report = audit_sources(args.data, args.texts)
+    for f in report.notes:
+        print(f"note: {f}")
+    for f in report.failures:
+        print(f"FAIL: {f}")
+    print(f"audit: {len(report.failures)} failure(s), {len(report.notes)} note(s)",
+          file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _read_pool_csv(path: str) -> tuple[list[str], list[int], list[int]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"study", "events", "total"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}:1: header: missing column(s) {sorted(missing)}")
+        ids, xi, ni = [], [], []
+        for line, row in enumerate(reader, start=2):
+            for col in ("events", "total"):
+                value = (row[col] or "").strip()
+                if not value.isdigit():
+                    raise ValueError(f"{path}:{line}: {col}: {value!r} is not a "
+                                     "non-negative integer")
+            e, n = int(row["events"]), int(row["total"])
+            if n == 0:
+                raise ValueError(f"{path}:{line}: total: must be > 0")
+            if e > n:
+                raise ValueError(f"{path}:{line}: events: {e} > total {n}")
+            ids.append(row["study"])
+            xi.append(e)
+            ni.append(n)
+    return ids, xi, ni
+
+
+def cmd_pool(args: argparse.Namespace) -> int:
+    """Pool single proportions from a CSV (study,events,total); print JSON."""
+    from evidence.pipeline.context import pool_proportions
+
+    try:
+        ids, xi, ni = _read_pool_csv(args.csv)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        _err(str(exc))
+        return 1
+    try:
+        result, pooled = pool_proportions(xi, ni, ids, measure=args.measure,
+                                          method=args.method, knha=args.knha)
+    except (ValueError, RuntimeError) as exc:
+        _err(str(exc))
+        return 1
+    out = {"measure": args.measure if args.method != "GLMM" else "PLO",
+           "method": args.method, "knha": args.knha, "k": len(ids),
+           "model": result.model_dict() if len(ids) > 1 else None,
+           "pooled": pooled}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def _print_run_report(report) -> None:
+    for o in report.outcomes:
+        if o.status == "failed":
+            print(f"FAILED  {o.analysis_id}: {o.error}", file=sys.stderr)
+    ex, sk, fa = (report.by_status(s) for s in ("executed", "skipped", "failed"))
+    print(f"analyses: {len(ex)} executed, {len(sk)} up to date, {len(fa)} failed"
+          + (f" (executed: {', '.join(ex)})" if ex else ""))
+
+
+def _run(args: argparse.Namespace) -> tuple[int, object]:
+    from evidence.pipeline.config import ConfigError
+    from evidence.registry.store import RegistryError
+    from evidence.pipeline.runner import run_analyses
+
+    try:
+        config = _load_config(args)
+        report = run_analyses(config, data_dir=Path(args.data).resolve(), only=args.only,
+                              jobs=args.jobs, force=args.force, progress=not args.quiet)
+    except RegistryError as exc:
+        for problem in exc.problems:
+            _err(str(problem))
+        _err(f"{len(exc.problems)} problem(s) in the registry; no analysis was run "
+             "(`evidence validate` lists them)")
+        return 1, None
+    except (ConfigError, KeyError, ValueError) as exc:
+        # str(KeyError) is the repr of its argument; show the message itself
+        _err(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
+        _err("no analysis was run")
+        return 1, None
+    _print_run_report(report)
+    return (0 if report.ok else 1), config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Execute the analyses whose inputs changed."""
+    return _run(args)[0]
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Run the analyses, then build the HTML book atomically."""
+    from evidence.pipeline.build import build_book
+
+    status, config = _run(args)
+    if status != 0:
+        what = "bad input" if config is None else "analyses failed"
+        _err(f"{what}; the previous book in _build/html is unchanged")
+        return status
+    outcome = build_book(config, force=args.force)
+    if outcome.status == "failed":
+        tail = "\n".join(outcome.log.strip().splitlines()[-40:])
+        print(tail, file=sys.stderr)
+        _err("the book build failed (full log: _build/last-failed-build.log); "
+             "the previous book in _build/html is unchanged")
+        return 1
+    print(f"book {outcome.status}: {outcome.index}")
+    return 0
+
+
+def cmd_toc(args: argparse.Namespace) -> int:
+    """Write _toc.yml from analyses.yml (or check it with --check)."""
+    from evidence.pipeline.build import sync_toc
+    from evidence.pipeline.config import ConfigError, render_toc
+
+    try:
+        config = _load_config(args)
+    except ConfigError as exc:
+        _err(str(exc))
+        return 1
+    if args.check:
+        current = (config.root / "_toc.yml").read_text(encoding="utf-8")
+        if current != render_toc(config):
+            _err("_toc.yml is out of date with analyses.yml; run `evidence toc`")
+            return 1
+        print("_toc.yml matches analyses.yml")
+        return 0
+    print("_toc.yml written" if sync_toc(config) else "_toc.yml already up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="evidence",
+        description="A living meta-analysis of HER2 on circulating tumor cells: "
+                    "validate the registry, pool proportions, run the analyses, build the book.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", default="data", metavar="DIR",
+                       help="registry directory (default: data)")
+
+    p = sub.add_parser("validate", help="check the study registry",
+                       description="Check data/*.csv; print FILE:LINE: column: reason for "
+                                   "every problem and exit 1 if there is any.")
+    data_arg(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("audit-sources", help="check quotes against the source texts",
+                       description="Check that every quote occurs in its source text and that "
+                                   "percentages and transition margins agree with the counts.")
+    data_arg(p)
+    p.add_argument("--texts", required=True, metavar="DIR", help="directory of source texts")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("pool", help="pool single proportions from a CSV",
+                       description="Pool single proportions from a CSV with columns "
+                                   "study,events,total; print the model and pooled blocks "
+                                   "as JSON.")
+    p.add_argument("--csv", required=True, metavar="FILE")
+    p.add_argument("--measure", default="PLO", choices=["PLO", "PFT", "PAS", "PR"])
+    p.add_argument("--method", default="REML",
+                   choices=["FE", "DL", "REML", "PM", "ML", "HE", "SJ", "GLMM"])
+    p.add_argument("--knha", action="store_true", help="Hartung-Knapp adjustment")
+    p.set_defaults(func=cmd_pool)
+
+    for name, func, helptext in (
+            ("run", cmd_run, "execute the analyses of analyses.yml whose inputs changed"),
+            ("build", cmd_build, "run, then build the HTML book into _build/html")):
+        p = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:]
+                           + ". Exit status 0 only on full success.")
+        data_arg(p)
+        p.add_argument("--root", default=".", help="book root (default: .)")
+        p.add_argument("--only", nargs="+", metavar="ID", help="run only these analyses")
+        p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                       help="notebooks executed at a time (default 1; 2 suits 2 cores)")
+        p.add_argument("--force", action="store_true", help="re-run everything")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("toc", help="generate _toc.yml from analyses.yml")
+    p.add_argument("--root", default=".")
+    p.add_argument("--check", action="store_true", help="only check; exit 1 if out of date")
+    p.set_defaults(func=cmd_toc)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``evidence`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

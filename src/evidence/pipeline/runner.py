@@ -1,0 +1,355 @@
+"""Execute the analyses of ``analyses.yml`` with papermill, re-running only what changed.
+
+Each analysis runs its template with the parameters of ``analyses.yml`` plus
+``analysis_id``, ``data_dir`` and ``results_dir``.  The notebook writes
+``results/<id>.json`` through :mod:`evidence.pipeline.context`, which records every
+registry query it made (``inputs``).  After a successful run the runner stores a
+stamp in ``.evidence-cache/<id>.json`` with content hashes of the template, the
+parameters, the library and each recorded query's rows.  On the next run the
+queries are re-evaluated on the current registry; the analysis is skipped only
+when every hash matches and its outputs are intact.  No timestamps are used.
+
+A failed analysis leaves its previous notebook and results in place; its
+executed notebook, with the traceback, goes to ``_build/failed/<id>.ipynb``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evidence.pipeline.config import Analysis, BookConfig
+from evidence.registry.store import CACHE_ENV
+
+__all__ = ["RunOutcome", "RunReport", "library_digest", "run_analyses", "stamp_key"]
+
+CACHE_DIR = ".evidence-cache"
+_KERNEL_START_RACE = "Kernel died before replying to kernel_info"
+FAILED_DIR = "_build/failed"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def library_digest() -> str:
+    """Hash of every source file of the installed ``evidence`` package."""
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(pkg.rglob("*.py")):
+        h.update(path.relative_to(pkg).as_posix().encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def stamp_key(config: BookConfig, analysis: Analysis, lib: str) -> dict[str, str]:
+    """The hashes of everything an analysis depends on except the registry rows."""
+    params = json.dumps({"title": analysis.title, "parameters": analysis.parameters},
+                        sort_keys=True, ensure_ascii=False)
+    return {
+        "template": _sha256(config.template_path(analysis.template).read_bytes()),
+        "parameters": _sha256(params.encode()),
+        "library": lib,
+    }
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one analysis."""
+
+    analysis_id: str
+    status: str  # "executed", "skipped", "failed"
+    seconds: float = 0.0
+    reason: str = ""
+    error: str = ""
+
+
+@dataclass
+class RunReport:
+    """All outcomes of one ``evidence run``."""
+
+    outcomes: list[RunOutcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no analysis failed."""
+        return all(o.status != "failed" for o in self.outcomes)
+
+    def by_status(self, status: str) -> list[str]:
+        """Ids of the analyses with that status."""
+        return [o.analysis_id for o in self.outcomes if o.status == status]
+
+
+def _stale_reason(config: BookConfig, analysis: Analysis, key: dict[str, str],
+                  data_dir: Path, registry: Any) -> str | None:
+    """Why the analysis must run, or None when its stamp is current."""
+    from evidence.pipeline.context import read_digest
+
+    root = config.root
+    stamp_path = root / CACHE_DIR / f"{analysis.id}.json"
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return "never run"
+    for part in ("template", "parameters", "library"):
+        if stamp.get(part) != key[part]:
+            return f"{part} changed"
+    if stamp.get("data_dir") != str(data_dir):
+        return "data directory changed"
+    outputs = stamp.get("outputs", {})
+    for rel in (analysis.notebook, analysis.result, *outputs):
+        path = root / rel
+        if not path.is_file():
+            return f"{rel} missing"
+        if _sha256(path.read_bytes()) != outputs.get(rel):
+            return f"{rel} modified"
+    for read in stamp.get("reads", []):
+        table = read["query"].get("table")
+        try:
+            current = read_digest(registry, read["query"], root)
+        except (KeyError, ValueError, OSError):
+            return f"inputs changed ({table} can no longer be read as before)"
+        if current != read["digest"]:
+            what = {"result": f"result of {read['query'].get('id')}", "files": "files",
+                    "environment": "package versions"}.get(table, "registry rows")
+            return f"{what} changed ({table})"
+    return None
+
+
+def _finish_notebook(path: Path, analysis: Analysis, root: Path) -> None:
+    """Title, download links, hidden parameters cell, no volatile metadata."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+        elif "injected-parameters" in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    first_md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if first_md is None or not first_md.source.lstrip().startswith("# "):
+        raise RuntimeError(f"template {analysis.template} must start with a '# ' heading")
+    lines = first_md.source.lstrip().splitlines()
+    lines[0] = f"# {analysis.title}"
+    first_md.source = "\n".join(lines)
+    links = [f"{{download}}`executed notebook <{analysis.id}.ipynb>`",
+             f"{{download}}`results (JSON) <../../results/{analysis.id}.json>`"]
+    if (root / "results" / f"{analysis.id}.csv").is_file():
+        links.append(f"{{download}}`study table (CSV) <../../results/{analysis.id}.csv>`")
+    downloads = nbformat.v4.new_markdown_cell(
+        "```{admonition} Downloads\n:class: tip\n" + " · ".join(links) + "\n```")
+    downloads.metadata["tags"] = ["evidence-downloads"]
+    nb.cells.insert(nb.cells.index(first_md) + 1, downloads)
+    pm = nb.metadata.get("papermill", {})
+    for volatile in ("start_time", "end_time", "duration", "input_path", "output_path"):
+        pm.pop(volatile, None)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    nbformat.write(nb, path)
+
+
+def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> RunOutcome:
+    """Run one analysis (in a worker process); never raises."""
+    import papermill
+
+    start = time.perf_counter()
+    rootp = Path(root)
+    out = rootp / analysis.notebook
+    results = [rootp / "results" / f"{analysis.id}{ext}" for ext in (".json", ".csv")]
+    backup = {p: p.read_bytes() for p in results if p.is_file()}
+    for p in results:
+        p.unlink(missing_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".ipynb", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    params = {**analysis.parameters, "analysis_id": analysis.id,
+              "data_dir": data_dir, "results_dir": "results"}
+
+    def execute() -> None:
+        # the kernel inherits this process's environment: point it at the registry the
+        # runner has validated (evidence.pipeline.context.open_analysis reads it from there)
+        before = os.environ.get(CACHE_ENV)
+        os.environ[CACHE_ENV] = str(rootp / CACHE_DIR)
+        try:
+            papermill.execute_notebook(
+                template, str(tmp), parameters=params, kernel_name="python3", cwd=root,
+                progress_bar=False, log_output=False, report_mode=False,
+                # the kernel's own start-up/shut-down log lines are noise for readers
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        finally:
+            if before is None:
+                os.environ.pop(CACHE_ENV, None)
+            else:
+                os.environ[CACHE_ENV] = before
+
+    try:
+        try:
+            execute()
+        except RuntimeError as exc:
+            # jupyter_client picks free ports before the kernel binds them, so kernels
+            # started at the same moment can collide (jupyter/jupyter_client#154); such a
+            # start failure happens before any cell ran, so one retry is safe
+            if _KERNEL_START_RACE not in str(exc):
+                raise
+            execute()
+        if not results[0].is_file():
+            raise RuntimeError(f"the notebook did not write results/{analysis.id}.json "
+                               "(a template must end with ctx.save(...))")
+        _finish_notebook(tmp, analysis, rootp)
+        os.replace(tmp, out)
+        return RunOutcome(analysis.id, "executed", time.perf_counter() - start)
+    except Exception as exc:
+        for p in results:
+            p.unlink(missing_ok=True)
+        for p, data in backup.items():
+            p.write_bytes(data)
+        failed = rootp / FAILED_DIR / f"{analysis.id}.ipynb"
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.is_file():
+            shutil.move(tmp, failed)
+        message = _describe_error(exc)
+        return RunOutcome(analysis.id, "failed", time.perf_counter() - start,
+                          error=f"{message}\n(executed notebook with the error: {failed})")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _describe_error(exc: BaseException) -> str:
+    ename = getattr(exc, "ename", None)
+    if ename:
+        return f"{ename}: {getattr(exc, 'evalue', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _write_stamp(config: BookConfig, analysis: Analysis, key: dict[str, str],
+                 data_dir: Path, registry: Any) -> None:
+    from evidence.pipeline.context import read_digest
+
+    root = config.root
+    result = json.loads((root / analysis.result).read_text(encoding="utf-8"))
+    reads = [{"query": q, "digest": read_digest(registry, q, root)}
+             for q in result.get("inputs", [])]
+    outputs = [analysis.notebook, analysis.result]
+    if (root / "results" / f"{analysis.id}.csv").is_file():
+        outputs.append(f"results/{analysis.id}.csv")
+    stamp = {**key, "data_dir": str(data_dir), "reads": reads,
+             "outputs": {rel: _sha256((root / rel).read_bytes()) for rel in outputs}}
+    path = root / CACHE_DIR / f"{analysis.id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stamp, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def run_analyses(config: BookConfig, *, data_dir: str | Path = "data",
+                 only: list[str] | None = None, jobs: int = 1, force: bool = False,
+                 progress: bool = True) -> RunReport:
+    """Execute the analyses whose inputs changed.
+
+    Parameters
+    ----------
+    config : BookConfig
+        The validated ``analyses.yml``.
+    data_dir : path
+        The registry directory; a relative path is taken from the book root.
+        Notebooks receive it relative to the book root when it lies inside.
+    only : list of str, optional
+        Run just these analysis ids (they run even when current).
+    jobs : int
+        Notebooks executed at a time (separate processes).
+    force : bool
+        Re-run every selected analysis.
+    progress : bool
+        Show a progress bar on standard error.
+
+    Returns
+    -------
+    RunReport
+        One outcome per selected analysis.  The registry is validated first;
+        a :class:`evidence.registry.store.RegistryError` propagates.
+    """
+    from tqdm import tqdm
+
+    from evidence.registry.store import load
+
+    root = config.root
+    data_abs = (root / data_dir).resolve()  # an absolute data_dir stays as it is
+    try:
+        data_rel = data_abs.relative_to(root).as_posix()
+    except ValueError:
+        data_rel = str(data_abs)
+    registry = load(data_abs, cache_dir=root / CACHE_DIR)
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    selected = set(only) if only else None
+    if selected:
+        for aid in selected:
+            config.get(aid)
+    (root / "book" / "analyses").mkdir(parents=True, exist_ok=True)
+    (root / "results").mkdir(exist_ok=True)
+    lib = library_digest()
+    report = RunReport()
+    failed_ids: set[str] = set()
+    total = sum(1 for a in config.analyses if selected is None or a.id in selected)
+    bar = tqdm(total=total, desc="analyses", unit="nb", disable=not progress, file=sys.stderr)
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    try:
+        for wave in config.ordered():
+            todo: list[tuple[Analysis, dict[str, str], str]] = []
+            for a in wave:
+                if selected is not None and a.id not in selected:
+                    continue
+                blocked = [d for d in a.after if d in failed_ids]
+                if blocked:
+                    failed_ids.add(a.id)
+                    report.outcomes.append(RunOutcome(
+                        a.id, "failed", error=f"not run: depends on failed {blocked}"))
+                    bar.update()
+                    continue
+                key = stamp_key(config, a, lib)
+                reason = "forced" if force or selected else _stale_reason(
+                    config, a, key, Path(data_rel), registry)
+                if reason is None:
+                    report.outcomes.append(RunOutcome(a.id, "skipped", reason="up to date"))
+                    bar.update()
+                    continue
+                todo.append((a, key, reason))
+            if pool is None:
+                results = []
+                for a, _, _ in todo:
+                    bar.set_postfix_str(a.id)
+                    results.append(_execute(str(root), a, str(config.template_path(a.template)),
+                                            data_rel))
+                    bar.update()
+            else:
+                futures = {pool.submit(_execute, str(root), a, str(config.template_path(
+                    a.template)), data_rel): a.id for a, _, _ in todo}
+                done: dict[str, RunOutcome] = {}
+                for fut in as_completed(futures):
+                    done[futures[fut]] = fut.result()
+                    bar.set_postfix_str(futures[fut])
+                    bar.update()
+                results = [done[a.id] for a, _, _ in todo]
+            for (a, key, reason), outcome in zip(todo, results, strict=True):
+                outcome.reason = reason
+                if outcome.status == "failed":
+                    failed_ids.add(a.id)
+                else:
+                    _write_stamp(config, a, key, Path(data_rel), registry)
+                report.outcomes.append(outcome)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown()
+    return report

@@ -1,0 +1,342 @@
+"""Tests for evidence.book.provenance: the registry tables for readers, HTML/Markdown safety,
+and the software versions.
+
+The registry used is ``tests/fixtures/registry/good/data`` (see its README: 4 studies,
+11 counts with one alternative reading, 2 hazard ratios, a 3x3 transition table with
+margins), opened read-only; escaping tests copy it to ``tmp_path`` and plant markup
+in labels and quotes.
+"""
+
+from __future__ import annotations
+
+import csv
+import platform
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evidence.pipeline.context as ea
+from evidence.book import provenance
+from evidence.book.provenance import (
+    collect,
+    contradiction_table,
+    count_table,
+    doi_url,
+    escape_markdown,
+    hazard_ratio_table,
+    html_table,
+    study_characteristics,
+    transition_table,
+)
+from evidence.registry.store import registry_sha256
+
+GOOD = Path(__file__).resolve().parents[1] / "fixtures" / "registry" / "good" / "data"
+SCRIPT = '<script>alert("x")</script>'
+ALLOWED_TAGS = {"div", "table", "caption", "thead", "tbody", "tr", "th", "td", "a"}
+
+
+class _Collector(HTMLParser):
+    """Start tags, attributes and text of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.hrefs: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.hrefs.extend(v for k, v in attrs if k == "href")
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(fragment: str) -> _Collector:
+    c = _Collector()
+    c.feed(fragment)
+    c.close()
+    return c
+
+
+def rows(name: str) -> list[dict[str, str]]:
+    with (GOOD / name).open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def tables() -> provenance.RegistryTables:
+    ctx = ea.open_analysis("t", str(GOOD), "unused_results")
+    return collect(ctx)
+
+
+# --------------------------------------------------------------------------- collect
+
+
+def test_collect_reads_every_table_through_recorded_queries():
+    ctx = ea.open_analysis("t", str(GOOD), "unused_results")
+    reg = collect(ctx)
+    assert ctx.inputs == [
+        {"table": "studies", "filters": {}},
+        {"table": "outcomes", "filters": {}, "use": "primary"},
+        {"table": "outcomes", "filters": {}, "use": "alternative"},
+        {"table": "effects", "filters": {}, "use": "primary"},
+        {"table": "effects", "filters": {}, "use": "alternative"},
+        {"table": "transitions", "filters": {}, "use": "primary"},
+        {"table": "transitions", "filters": {}, "use": "alternative"},
+        {"table": "outcome_types", "filters": {}},
+    ]
+    assert len(reg.studies) == len(rows("studies.csv")) == 4
+    assert len(reg.outcomes) == len(rows("outcomes.csv")) == 11
+    assert len(reg.transitions) == len(rows("transitions.csv"))
+    assert sorted(reg.outcomes["use"]) == ["alternative"] + ["primary"] * 10
+    assert reg.sha256 == registry_sha256(GOOD)
+    assert list(reg.outcome_types["outcome"]) == [r["outcome"]
+                                                  for r in rows("outcome_types.csv")]
+
+
+def test_registry_counts_and_sentence(tables):
+    counts = provenance.registry_counts(tables)
+    uses = [r["use"] or "primary" for r in rows("outcomes.csv")]
+    assert counts == {"studies": 4, "counts": uses.count("primary"), "hazard_ratios": 2,
+                      "transitions": 16, "alternatives": 1, "outcomes": 6}
+    assert provenance.describe_registry(tables) == (
+        "The registry holds 4 studies, 10 counts (events of a total) in 6 defined outcomes, "
+        "2 hazard ratios and 16 HER2 transition counts, plus 1 alternative reading of "
+        "numbers on which a source contradicts itself.")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_study_characteristics_one_row_per_study_by_year(tables):
+    frame = study_characteristics(tables.studies)
+    assert list(frame.columns) == ["Study", "Year", "Design", "Setting", "Tissue HER2",
+                                   "CTC assay", "HER2 method", "HER2 cut-off", "Intervention",
+                                   "Citation", "DOI"]
+    assert list(frame["Study"]) == ["Zhang 2016", "Treat CTC", "Synthetic 2020", "Shi 2023"]
+    assert list(frame["Year"]) == ["2016", "2019", "2020", "2023"]
+    assert frame.loc[frame["Study"] == "Treat CTC", "DOI"].item() == "10.1055/a-1031-1120"
+
+
+def test_count_table_groups_by_outcome_in_vocabulary_order(tables):
+    frame = count_table(tables.outcomes, tables.studies, tables.outcome_types)
+    assert len(frame) == 11
+    vocab = [r["outcome"] for r in rows("outcome_types.csv")]
+    seen = list(dict.fromkeys(frame["Outcome"]))
+    assert seen == [o for o in vocab if o in set(frame["Outcome"])]
+    assert list(frame.columns) == ["Outcome", "Study", "Arm", "Subgroup", "Events / total",
+                                   "Derived", "Quote", "Source"]
+    shift = frame[frame["Outcome"] == "shift_to_low"]
+    assert list(shift["Events / total"]) == ["20 / 51",
+                                            "25 / 51 (alternative reading, not used)"]
+    assert set(shift["Subgroup"]) == {"primary_her2=zero"}
+    detection = frame[frame["Outcome"] == "ctc_detection"]
+    assert list(detection["Study"]) == ["Zhang 2016", "Treat CTC"]  # by year
+    assert list(detection["Subgroup"]) == ["whole population"] * 2
+    persistence = frame[frame["Outcome"] == "ctc_persistence"]
+    assert list(persistence["Arm"]) == ["all", "observation", "trastuzumab"]
+    assert persistence.iloc[0]["Derived"] == "events = 5 + 4; total = 31 + 32"
+
+
+def test_outcome_groups_heading_has_the_definitions(tables):
+    groups = provenance.outcome_groups(tables.outcome_types)
+    assert groups["ctc_detection"] == ("ctc_detection: CTC detection rate Events: patients "
+                                       "with detectable CTCs; total: patients tested.")
+
+
+def test_hazard_ratio_table_shows_the_numbers_as_recorded(tables):
+    frame = hazard_ratio_table(tables.effects, tables.studies)
+    assert list(frame["Hazard ratio (95% CI)"]) == ["0.321 (0.156 to 0.62)",
+                                                    "0.383 (0.166 to 0.831)"]
+    assert list(frame["p"]) == ["0.0011", "0.019"]
+    assert list(frame["Adjusted"]) == ["no", "yes"]
+    assert list(frame["Study"]) == ["Zhang 2016"] * 2
+
+
+def test_hazard_ratio_without_interval_or_p(tables):
+    effects = tables.effects.iloc[:1].copy()
+    effects["ci_lower"] = np.nan
+    effects["ci_upper"] = np.nan
+    effects["p_value"] = np.nan
+    frame = hazard_ratio_table(effects, tables.studies)
+    assert frame.iloc[0]["Hazard ratio (95% CI)"] == "0.321"
+    assert frame.iloc[0]["p"] == ""
+
+
+def test_transition_table_orders_categories_with_margins_last(tables):
+    frame = transition_table(tables.transitions, tables.studies)
+    pairs = list(zip(frame["From (primary tumor)"], frame["To (recurrence)"], strict=True))
+    cats = ["zero", "low", "positive", "any"]
+    expected = [(f, t) for f in cats for t in cats if (f, t) != ("any", "any")] + [("any", "any")]
+    expected = [p for p in expected if p in set(pairs)]
+    assert pairs == sorted(pairs, key=lambda p: (cats.index(p[0]), cats.index(p[1])))
+    assert pairs == expected
+    assert frame.iloc[0]["Count"] == "26"
+
+
+def test_contradiction_table_pairs_each_alternative_with_its_primary(tables):
+    frame = contradiction_table(tables.outcomes, tables.effects, tables.transitions,
+                                tables.studies)
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert row["Registry file"] == "outcomes.csv"
+    assert row["Study"] == "Shi 2023"
+    assert row["What"] == "shift_to_low, arm all, primary_her2=zero"
+    assert (row["Primary reading (used)"], row["Alternative reading"]) == ("20 / 51", "25 / 51")
+    assert row["Alternative's quote"].startswith("with 25 (49.0%) primary HER2-zero patients")
+    assert row["Note"] != ""
+
+
+def test_contradiction_table_for_transitions_and_without_alternatives(tables):
+    tr = tables.transitions.copy()
+    extra = tr[(tr["from_category"] == "any") & (tr["to_category"] == "any")].copy()
+    extra["count"] = 254
+    extra["use"] = "alternative"
+    extra["note"] = "Results say 254, the parts add to 247."
+    tr = pd.concat([tr, extra], ignore_index=True)
+    none = tables.outcomes[tables.outcomes["use"] == "primary"]
+    frame = contradiction_table(none, tables.effects, tr, tables.studies)
+    assert list(frame["What"]) == ["HER2 any to any"]
+    assert (frame.iloc[0]["Primary reading (used)"], frame.iloc[0]["Alternative reading"]) == (
+        "247", "254")
+    empty = contradiction_table(none, tables.effects, tables.transitions, tables.studies)
+    assert empty.empty and "Note" in empty.columns
+
+
+def test_outcome_vocabulary(tables):
+    frame = provenance.outcome_vocabulary(tables.outcome_types)
+    assert list(frame.columns) == ["Outcome", "Events", "Total", "Description"]
+    assert frame.iloc[0].tolist() == ["ctc_detection", "patients with detectable CTCs",
+                                      "patients tested", "CTC detection rate"]
+
+
+# --------------------------------------------------------------------------- HTML safety
+
+
+def test_html_table_escapes_every_cell_header_group_and_caption():
+    frame = pd.DataFrame({"Group": [SCRIPT, SCRIPT, "g2"],
+                          "Study <b>": ["<b>bold</b>", "a & b", 'say "hi"'],
+                          "Quote": [SCRIPT, "<img src=x onerror=alert(1)>", None]})
+    out = html_table(frame, group_by="Group", group_labels={"g2": "<i>two</i>"},
+                     caption="<em>cap</em>")
+    assert "<script" not in out and "<b>" not in out and "<img" not in out
+    assert "<i>" not in out and "<em>" not in out
+    parsed = parse(out)
+    assert set(parsed.tags) <= ALLOWED_TAGS
+    text = "".join(parsed.text)
+    for literal in (SCRIPT, "<b>bold</b>", "a & b", 'say "hi"', "Study <b>", "<i>two</i>",
+                    "<em>cap</em>", "<img src=x onerror=alert(1)>"):
+        assert literal in text
+    assert parsed.tags.count("tbody") == 2  # two groups, in order of appearance
+    assert text.index(SCRIPT) < text.index("<i>two</i>")
+
+
+def test_html_table_links_only_http_urls_and_escapes_them():
+    frame = pd.DataFrame({"DOI": ["10.1000/xyz", "", '10.1234/"><script>x</script>'],
+                          "Other": ["a", "b", "c"]})
+    out = html_table(frame, links={"DOI": doi_url, "Other": lambda v: "javascript:alert(1)"})
+    parsed = parse(out)
+    assert parsed.hrefs == ["https://doi.org/10.1000/xyz",
+                            "https://doi.org/10.1234/%22%3E%3Cscript%3Ex%3C/script%3E"]
+    assert "<script" not in out and "javascript:" not in out
+    assert '10.1234/"><script>x</script>' in "".join(parsed.text)
+
+
+@pytest.mark.parametrize(("doi", "url"), [
+    ("10.1007/s10549-023-07231-4", "https://doi.org/10.1007/s10549-023-07231-4"),
+    (" 10.1158/1538-7445.Sabcs20-pd3-12 ", "https://doi.org/10.1158/1538-7445.Sabcs20-pd3-12"),
+    ("10.1002/(SICI)1097-0258", "https://doi.org/10.1002/(SICI)1097-0258"),
+    ("", None), ("n/a", None), ("doi:10.1000/x", None), ("javascript:alert(1)", None),
+    (float("nan"), None), (None, None),
+])
+def test_doi_url(doi, url):
+    assert doi_url(doi) == url
+
+
+def test_html_table_rejects_unknown_columns():
+    frame = pd.DataFrame({"a": [1]})
+    with pytest.raises(KeyError, match="column 'b' not in the table"):
+        html_table(frame, group_by="b")
+    with pytest.raises(KeyError, match="column 'c' not in the table"):
+        html_table(frame, links={"c": doi_url})
+
+
+def test_long_text_columns_get_room():
+    frame = pd.DataFrame({"Short": ["x"], "Long": ["y" * 200], "Medium": ["z" * 100]})
+    out = html_table(frame)
+    assert 'min-width:4em">Short' in out
+    assert 'min-width:25em">Long' in out  # 200 / 8
+    assert 'min-width:16em">Medium' in out  # at least 16
+
+
+def test_registry_markup_renders_as_text_end_to_end(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(GOOD, data)
+    studies = (data / "studies.csv").read_text(encoding="utf-8")
+    studies = studies.replace("Zhang 2016,2016", '"<script>alert(1)</script> <b>Zhang</b>",2016')
+    (data / "studies.csv").write_text(studies, encoding="utf-8")
+    outcomes = (data / "outcomes.csv").read_text(encoding="utf-8")
+    outcomes = outcomes.replace("Of 1317 patients screened", "<b>Of</b> 1317 patients screened")
+    (data / "outcomes.csv").write_text(outcomes, encoding="utf-8")
+    reg = collect(ea.open_analysis("t", str(data), str(tmp_path / "results")))
+    pages = [
+        html_table(study_characteristics(reg.studies), links={"DOI": doi_url}),
+        html_table(count_table(reg.outcomes, reg.studies, reg.outcome_types),
+                   group_by="Outcome", group_labels=provenance.outcome_groups(reg.outcome_types)),
+        html_table(hazard_ratio_table(reg.effects, reg.studies)),
+        html_table(contradiction_table(reg.outcomes, reg.effects, reg.transitions, reg.studies)),
+    ]
+    for page in pages:
+        assert "<script" not in page and "<b>" not in page
+        assert set(parse(page).tags) <= ALLOWED_TAGS
+    assert "<script>alert(1)</script> <b>Zhang</b>" in "".join(parse(pages[0]).text)
+    assert "<b>Of</b> 1317 patients screened" in "".join(parse(pages[1]).text)
+    assert "<script>alert(1)</script> <b>Zhang</b>" in "".join(parse(pages[2]).text)
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _render(md: str) -> str:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    return MarkdownIt("commonmark").use(dollarmath_plugin).render(md)
+
+
+def test_escape_markdown_renders_literally():
+    text = f"{SCRIPT} <b>x</b> *em* _u_ {{glue:md}}`k` $x^2$ [a](http://e) # 1. a\\b & c"
+    out = _render(escape_markdown(text))
+    assert "<script" not in out and "<b>" not in out and "<em>" not in out
+    assert "<a " not in out and "math" not in out and "<code>" not in out
+    parsed = parse(out)
+    assert set(parsed.tags) == {"p"}
+    assert "".join(parsed.text).strip() == text
+
+
+def test_as_markdown():
+    md = provenance.as_markdown("a *b*")
+    assert md.data == r"a \*b\*"
+    assert provenance.as_markdown("0c03" * 16, code=True).data == f"`{'0c03' * 16}`"
+    with pytest.raises(ValueError, match="cannot show 'a`b' as inline code"):
+        provenance.as_markdown("a`b", code=True)
+
+
+# --------------------------------------------------------------------------- software
+
+
+def test_dependency_versions():
+    versions = provenance.dependency_versions(("numpy", "pandas", "no-such-distribution-x"))
+    assert list(versions) == ["Python", "numpy", "pandas", "no-such-distribution-x"]
+    assert versions["Python"] == platform.python_version()
+    assert versions["numpy"] == np.__version__
+    assert versions["pandas"] == pd.__version__
+    assert versions["no-such-distribution-x"] == "not installed"
+    assert "jupyter-book" in provenance.DEFAULT_PACKAGES
+    table = provenance.version_table(versions)
+    assert table.iloc[1].tolist() == ["numpy", np.__version__]

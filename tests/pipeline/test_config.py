@@ -1,0 +1,148 @@
+"""analyses.yml validation, template parameter parsing and _toc.yml generation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pipeline_book import CONFIG_CASES, copy_book, replace_in
+
+from evidence.pipeline.config import ConfigError, load_config, read_template_parameters, render_toc
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_fixture_config_loads(tmp_path: Path) -> None:
+    config = load_config(copy_book(tmp_path))
+    assert [a.id for a in config.analyses] == ["orr", "yield"]
+    assert config.get("yield").parameters == {"outcome": "her2_ctc_screening_yield",
+                                              "label": "screening"}
+    assert config.get("orr").notebook == "book/analyses/orr.ipynb"
+    with pytest.raises(KeyError, match="unknown analysis id 'nope'"):
+        config.get("nope")
+
+
+@pytest.mark.parametrize(("old", "new", "message"), CONFIG_CASES)
+def test_invalid_configs(tmp_path: Path, old: str, new: str, message: str) -> None:
+    root = copy_book(tmp_path)
+    replace_in(root / "analyses.yml", old, new)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(root)
+    assert "analyses.yml" in str(info.value)
+
+
+def test_cycle_is_rejected(tmp_path: Path) -> None:
+    root = copy_book(tmp_path)
+    replace_in(root / "analyses.yml", "  - id: orr\n", "  - id: orr\n    after: [yield]\n")
+    replace_in(root / "analyses.yml", "  - id: yield\n", "  - id: yield\n    after: [orr]\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(root)
+
+
+def test_invalid_yaml_names_line_and_column(tmp_path: Path) -> None:
+    root = copy_book(tmp_path)
+    (root / "analyses.yml").write_text("root: book/intro\ntoc: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"analyses.yml:3:1: not valid YAML: expected ','"):
+        load_config(root)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("label: screening", "label: 3",
+     "analyses.yml:19:14: analyses[1] (id yield): parameter 'label' must be str, got int 3"),
+    ("  - id: yield", "  - id: orr",
+     "analyses.yml:13:9: analyses[1] (id orr): duplicate id 'orr'"),
+    ("template: count_rows\n    title: Screening", "template: nope\n    title: Screening",
+     "analyses.yml:14:15: analyses[1] (id yield): unknown template 'nope'"),
+    ("      - book/results", "      - book/nowhere",
+     "analyses.yml:5:9: toc[0].chapters[0]: chapter file book/nowhere.md not found"),
+    ("  - id: yield\n", "  - id: Yield\n",
+     "analyses.yml:13:9: analyses[1]: id 'Yield' must match"),
+    ("    title: Screening yield (fixture)\n",
+     "    title: Screening yield (fixture)\n    title: Again\n",
+     "analyses.yml:16:5: analyses[1]: key 'title' given twice (first on line 15)"),
+    ("analyses:\n", "colour: blue\nanalyses:\n",
+     "analyses.yml:6:9: top level: unknown keys ['colour']"),
+])
+def test_config_errors_name_line_and_column(tmp_path: Path, old: str, new: str,
+                                            message: str) -> None:
+    root = copy_book(tmp_path)
+    replace_in(root / "analyses.yml", old, new)
+    with pytest.raises(ConfigError) as info:
+        load_config(root)
+    assert str(info.value).startswith(f"{root / 'analyses.yml'}:")
+    assert message in str(info.value)
+
+
+def test_every_config_error_names_a_line_and_column(tmp_path: Path) -> None:
+    for i, (old, new, _) in enumerate(CONFIG_CASES):
+        root = copy_book(tmp_path / str(i))
+        replace_in(root / "analyses.yml", old, new)
+        with pytest.raises(ConfigError, match=r"^\S*analyses\.yml:\d+:\d+: "):
+            load_config(root)
+
+
+def test_config_that_is_not_utf8(tmp_path: Path) -> None:
+    root = copy_book(tmp_path)
+    path = root / "analyses.yml"
+    path.write_bytes(path.read_bytes().replace(b"(fixture)", b"(fixtur\xe9)", 1))
+    with pytest.raises(ConfigError, match=r"analyses\.yml:9: not valid UTF-8: byte 0xE9"):
+        load_config(root)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path)
+
+
+def test_template_parameters_must_be_typed_literals(tmp_path: Path) -> None:
+    root = copy_book(tmp_path)
+    path = root / "notebooks" / "count_rows.ipynb"
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = "analysis_id: str = 'x'\ndata_dir: str = 'data'\nresults_dir: str = 'r'\n" \
+                     "outcome: str = 'a' + 'b'  # derived values are not allowed"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ConfigError, match="outcome is not a literal"):
+        read_template_parameters(path)
+    cell["source"] = "analysis_id: str = 'x'\ndata_dir: str = 'data'  # a=b"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ConfigError, match="papermill cannot parse"):
+        read_template_parameters(path)
+    cell["source"] = "analysis_id: str | None = 'x'"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ConfigError, match="papermill cannot parse"):
+        read_template_parameters(path)
+    cell["source"] = "analysis_id = 'x'"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ConfigError, match="must be 'name: type = literal'"):
+        read_template_parameters(path)
+    cell["source"] = "analysis_id: str = 'x'"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ConfigError, match="must declare data_dir, results_dir"):
+        read_template_parameters(path)
+
+
+def test_parameter_types() -> None:
+    params = read_template_parameters(REPO / "notebooks" / "pool_proportions.ipynb")
+    assert params["outcome"].required
+    assert params["arm_role"].accepts("control") and not params["arm_role"].accepts(None)
+    assert not params["arm_role"].accepts(3)
+    assert params["subgroup_by"].comment.startswith("study column")
+    assert params["knha"].accepts(True) and not params["knha"].accepts("yes")
+    assert not params["question"].accepts(True)
+
+
+def test_toc_lists_every_analysis_once(tmp_path: Path) -> None:
+    toc = render_toc(load_config(copy_book(tmp_path)))
+    assert toc.count("book/analyses/orr") == 1
+    assert toc.count("book/analyses/yield") == 1
+    assert "root: book/intro" in toc
+
+
+def test_repository_toc_agrees_with_analyses_yml() -> None:
+    config = load_config(REPO)
+    committed = (REPO / "_toc.yml").read_text(encoding="utf-8")
+    assert committed == render_toc(config), "run `evidence toc` and commit _toc.yml"
+    for analysis in config.analyses:
+        assert f"book/analyses/{analysis.id}\n" in committed

@@ -1,0 +1,305 @@
+"""Tests for evidence.registry.audit on the fixture registries and texts in tests/fixtures/registry/.
+
+``good`` passes; each ``audit_*`` registry fails for one reason (README.md there).
+The texts are short verbatim excerpts of the seed papers plus one invented text.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from evidence.registry.audit import (
+    AuditFinding,
+    AuditReport,
+    audit_sources,
+    normalise_text,
+    percentage_mismatches,
+    quote_in_text,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "registry"
+TEXTS = FIXTURES / "texts"
+
+GOOD_NOTES = [
+    "data/outcomes.csv:9: shi2023: alternative reading (shift_to_low 25/51, arm=all; "
+    "primary on line 8): Abstract: 25 (49.0%) against the results' 20 out of 51 (39.2%).",
+    "data/outcomes.csv:13: treatctc2019: not checked: source is a DOI (10.1055/a-1031-1120)",
+]
+
+
+def audit(name: str) -> AuditReport:
+    return audit_sources(FIXTURES / name / "data", TEXTS)
+
+
+def strs(findings: list[AuditFinding]) -> list[str]:
+    return [str(f) for f in findings]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def test_good_registry_passes() -> None:
+    report = audit("good")
+    assert report.ok
+    assert report.failures == []
+    assert strs(report.notes) == GOOD_NOTES
+
+
+def test_missing_source_file_fails() -> None:
+    report = audit("audit_missing_source")
+    assert not report.ok
+    assert strs(report.failures) == [
+        "data/outcomes.csv:2: zhang2016: source file 'zhang2016_fulltext.txt' not found "
+        "in the texts directory"]
+
+
+def test_quote_not_in_source_fails() -> None:
+    assert strs(audit("audit_quote_not_found").failures) == [
+        "data/outcomes.csv:2: zhang2016: quote not found in zhang2016_excerpt.txt: the first "
+        "10 of 51 characters match, then 'found in 57.4 % (58/101) of the patients' does not"]
+
+
+def test_percentage_mismatches_fail() -> None:
+    assert strs(audit("audit_percentage").failures) == [
+        # the row's total (50) disagrees with the percentage next to its count
+        "data/outcomes.csv:9: shi2023: percentage mismatch in '25 (49.0%)': the quote says "
+        "49.0% but 100*25/50 = 50.000%",
+        # the source itself: 14/27 = 51.85%, printed as 51.8 % (Zhang 2016, Discussion)
+        "data/outcomes.csv:14: zhang2016: percentage mismatch in '51.8 % (14/27)': the quote "
+        "says 51.8% but 100*14/27 = 51.852%",
+        "data/outcomes.csv:15: synthetic2020: percentage mismatch in '12/40 (31%)': the quote "
+        "says 31% but 100*12/40 = 30.00%",
+    ]
+
+
+def test_transition_margins_fail() -> None:
+    report = audit("audit_margins")
+    cells = ("26 (zero->zero) + 20 (zero->low) + 5 (zero->positive) + 30 (low->zero) + "
+             "82 (low->low) + 12 (low->positive) + 2 (positive->zero) + 19 (positive->low) + "
+             "50 (positive->positive)")
+    assert strs(report.failures) == [
+        "data/transitions.csv:12: synthetic2020: margin low->any: the parts sum to 124 = "
+        "30 (low->zero) + 82 (low->low) + 12 (low->positive), but the row says 125",
+        "data/transitions.csv:15: synthetic2020: margin any->low: the parts sum to 121 = "
+        "20 (zero->low) + 82 (low->low) + 19 (positive->low), but the row says 122",
+        f"data/transitions.csv:17: synthetic2020: margin any->any: the parts sum to 246 = "
+        f"{cells}, but the row says 247",
+    ]
+    assert strs(report.notes) == [*GOOD_NOTES,
+                                  "data/transitions.csv:6: synthetic2020: `derived` is empty "
+                                  "but the quote does not state count 82 as a number"]
+
+
+def test_audit_never_modifies_files() -> None:
+    def state() -> dict[str, str]:
+        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(FIXTURES.rglob("*")) if p.is_file()}
+    before = state()
+    for name in ("good", "audit_margins", "bad_csv"):
+        audit(name)
+    assert state() == before
+
+
+# --------------------------------------------------------------------------- tmp variants
+
+
+@pytest.fixture
+def good_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(FIXTURES / "good" / "data", target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_source_outside_texts_dir_is_not_found(good_copy: Path) -> None:
+    edit(good_copy / "outcomes.csv", "58,101,,zhang2016_excerpt.txt",
+         "58,101,,../data/outcomes.csv")
+    shutil.copy(good_copy / "outcomes.csv", good_copy.parent / "outcomes.csv")
+    assert strs(audit_sources(good_copy, TEXTS).failures) == [
+        "data/outcomes.csv:2: zhang2016: source file '../data/outcomes.csv' not found in "
+        "the texts directory"]
+
+
+def test_doi_source_with_a_text_file_is_checked(good_copy: Path, tmp_path: Path) -> None:
+    texts = tmp_path / "texts"
+    shutil.copytree(TEXTS, texts)
+    (texts / "10.1055").mkdir()
+    (texts / "10.1055" / "a-1031-1120").write_text("nothing relevant here\n")
+    report = audit_sources(good_copy, texts)
+    assert [f.line for f in report.failures] == [13]
+    assert report.failures[0].message.startswith("quote not found in 10.1055/a-1031-1120")
+
+
+def test_alternative_rows_in_effects_and_transitions_are_noted(good_copy: Path) -> None:
+    with (good_copy / "effects.csv").open("a", encoding="utf-8") as fh:
+        fh.write("zhang2016,pfs,ctc_her2_positive_vs_negative,,0.38,0.166,0.831,0.019,yes,,"
+                 "zhang2016_excerpt.txt,\"multivariate (HR = 0.383, 95%CI, 0.166–0.831, "
+                 "P = 0.019)\",alternative,rounded in the figure legend\n")
+    with (good_copy / "transitions.csv").open("a", encoding="utf-8") as fh:
+        fh.write("synthetic2020,,any,any,248,flow chart total,synthetic_transitions.txt,"
+                 "Of the 247 paired samples,alternative,the flow chart says 248\n")
+    report = audit_sources(good_copy, TEXTS)
+    assert report.ok
+    assert strs(report.notes)[2:] == [
+        "data/effects.csv:4: zhang2016: alternative reading (pfs 0.38 [0.166, 0.831]; "
+        "primary on line 3): rounded in the figure legend",
+        "data/transitions.csv:18: synthetic2020: alternative reading (any->any = 248; "
+        "primary on line 17): the flow chart says 248",
+    ]
+
+
+def test_margins_use_margin_sets_when_cells_are_missing(good_copy: Path) -> None:
+    path = good_copy / "transitions.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if ",low,low," not in line]
+    kept = [line.replace(",any,zero,58,", ",any,zero,59,") for line in kept]
+    path.write_text("".join(kept), encoding="utf-8")
+    report = audit_sources(good_copy, TEXTS)
+    assert strs(report.failures) == [
+        # the any->zero margin is still checkable from its three cells
+        "data/transitions.csv:13: synthetic2020: margin any->zero: the parts sum to 58 = "
+        "26 (zero->zero) + 30 (low->zero) + 2 (positive->zero), but the row says 59",
+        # the grand total now falls back to the complete sets of margins
+        "data/transitions.csv:16: synthetic2020: grand total vs the column margins: the "
+        "parts sum to 248 = 59 (any->zero) + 122 (any->low) + 67 (any->positive), but the "
+        "row says 247",
+    ]
+    assert [str(n) for n in report.notes if "not checked" in n.message
+            and "DOI" not in n.message] == [
+        "data/transitions.csv:11: synthetic2020: margin low->any not checked: cells missing "
+        "(low->low)",
+        "data/transitions.csv:14: synthetic2020: margin any->low not checked: cells missing "
+        "(low->low)",
+    ]
+
+
+def test_unreadable_registry_file_is_a_failure() -> None:
+    report = audit("bad_csv")
+    assert strs(report.failures)[:2] == [
+        "data/outcomes.csv:2: cannot read: malformed CSV: expected 12 fields (as in the "
+        "header), found 13",
+        "data/outcomes.csv:13: cannot read: malformed CSV: unexpected end of data",
+    ]
+
+
+def test_missing_texts_dir_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="texts directory not found"):
+        audit_sources(FIXTURES / "good" / "data", tmp_path / "nowhere")
+
+
+# --------------------------------------------------------------------------- quote matching
+
+
+ZHANG = (TEXTS / "zhang2016_excerpt.txt").read_text(encoding="utf-8")
+SYNTHETIC = (TEXTS / "synthetic_transitions.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("quote", "found"), [
+    # whitespace and line breaks
+    ("The remaining 62.1 % (36/58) of histologically HER2-positive", True),
+    ("The  remaining\t62.1 %\n(36/58)", True),
+    # a word hyphenated at a line break ("prolifera-\ntion", "Not-\nably")
+    ("cell survival and proliferation [1].", True),
+    ("Notably, with the positive criterion", True),
+    ("cell survival and prolifera- tion [1].", True),
+    # a real hyphen at a line break ("HER2-\npositive"): with or without the hyphen
+    ("not all HER2-positive metastatic breast cancer", True),
+    ("not all HER2positive metastatic breast cancer", True),
+    # different words, digits or punctuation do not match
+    ("The remaining 62.1 % (36/59) of", False),
+    ("The remaining 62.1% (36/58) of", False),
+    ("the remaining 62.1 % (36/58) of", False),
+    ("cell survival and prolifer ation", False),
+    ("", False),
+])
+def test_quote_in_text_real_excerpt(quote: str, found: bool) -> None:
+    assert quote_in_text(quote, ZHANG) is found
+
+
+@pytest.mark.parametrize(("quote", "found"), [
+    ("the classification used a no-break space in 20 % of the refined samples;", True),
+    ("HER2-low status was assigned", True),
+    ("the classi-fication", False),
+])
+def test_quote_in_text_soft_hyphen_nfkc_tabs(quote: str, found: bool) -> None:
+    assert quote_in_text(quote, SYNTHETIC) is found
+
+
+def test_normalise_text() -> None:
+    assert normalise_text("  a\u00a0b\t\tc\n\nd\u00ade \ufb01 ") == "a b c de fi"
+
+
+# --------------------------------------------------------------------------- percentages
+
+
+@pytest.mark.parametrize(("quote", "events", "total", "n_bad"), [
+    # the five forms, agreeing at the stated precision
+    ("CTCs were detected in 57.4 % (58/101) of the patients.", 58, 101, 0),
+    ("was 38.1% (94 out of 247).", 94, 247, 0),
+    ("20 out of 51 (39.2%) patients", 20, 51, 0),
+    ("20 of 51 (39.2%) patients", 20, 51, 0),
+    ("36/58 (62.1%)", 36, 58, 0),
+    ("53 (21.5%) were HER2-zero", 53, 247, 0),
+    ("accounted for 54.7% (135) of all tumors", 135, 247, 0),
+    # decimal comma, no decimals, boundary of the stated precision
+    ("1 of 3 (33,3 %)", 1, 3, 0),
+    ("1 of 3 (33 %)", 1, 3, 0),
+    ("1/3 (33.4%)", 1, 3, 1),
+    ("1/3 (34%)", 1, 3, 1),
+    ("1/8 (12.5%)", 1, 8, 0),
+    ("1/8 (13%)", 1, 8, 0),      # 12.5 rounds either way within 0.5
+    ("1/8 (12%)", 1, 8, 0),
+    ("1/8 (11%)", 1, 8, 1),
+    # "N (P%)" uses the row's total, and only when N is the row's events
+    ("25 (49.0%) primary HER2-zero patients", 25, 50, 1),
+    ("25 (49.0%) primary HER2-zero patients and 19 (26.8%)", 19, 71, 0),
+    # a fraction is not read as "N (P%)" with N its denominator
+    ("36 / 58 (62.1%)", 58, 100, 0),
+    # other groups' fractions in the same quote are not this row's business
+    ("62.1 % (36/58) and 51.8 % (14/27)", 36, 58, 0),
+    ("62.1 % (36/58) and 51.8 % (14/27)", 14, 27, 1),
+    # rows without counts: every fraction is checked, "N (P%)" skipped
+    ("62.1 % (36/58) and 51.8 % (14/27)", None, None, 1),
+    ("25 (49.0%) primary", None, None, 0),
+    # not percentages of counts
+    ("(95% CI 77.3–98.4)", 5, 31, 0),
+    ("HR = 0.321, 95%CI, 0.156–0.62", None, None, 0),
+])
+def test_percentage_mismatches(quote: str, events: int | None, total: int | None,
+                               n_bad: int) -> None:
+    assert len(percentage_mismatches(quote, events, total)) == n_bad
+
+
+def test_percentage_message_names_both_numbers() -> None:
+    assert percentage_mismatches("were 12/40 (31%) of", 12, 40) == [
+        "percentage mismatch in '12/40 (31%)': the quote says 31% but 100*12/40 = 30.00%"]
+
+
+def test_declared_source_error_is_a_note_not_a_failure(tmp_path: Path) -> None:
+    """A row whose ``source_error`` documents the source's own rounding keeps its
+    percentage mismatch visible as a note, and the audit passes on it."""
+    shutil.copytree(FIXTURES / "audit_percentage" / "data", tmp_path / "data")
+    path = tmp_path / "data" / "outcomes.csv"
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    rows[0].append("source_error")
+    for row in rows[1:]:
+        row.append("14/27 is printed as 51.8 %" if "51.8 %" in row[8] else "")
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    report = audit_sources(tmp_path / "data", TEXTS)
+    assert not any("51.8" in f for f in strs(report.failures))
+    assert any("51.8" in n and "declared source error: 14/27 is printed as 51.8 %" in n
+               for n in strs(report.notes))
+    assert len(report.failures) == 2
