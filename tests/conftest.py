@@ -140,3 +140,12 @@ def extra() -> dict[str, Any]:
 def real_book(tmp_path_factory: pytest.TempPathFactory) -> RealBook:
     """The real book built once per session in a temporary copy (see real_book.py)."""
     return build_real_book(tmp_path_factory.mktemp("real_book") / "book")
+
+
+@pytest.fixture(scope="module")
+def bcg(extra):
+    """metafor's dat.bcg (metafor_extra.json) and its log risk ratios."""
+    from evidence.stats.effects import escalc
+
+    b = extra["data"]["bcg"]
+    return b, escalc("RR", ai=b["ai"], bi=b["bi"], ci=b["ci"], di=b["di"], study_ids=b["author"])

@@ -256,8 +256,8 @@ def test_the_command_exits_1_as_a_process(pristine: Path) -> None:
     replace_in(pristine / "data" / "outcomes.csv", ",1,7,", ",8,7,")
     script = Path(sys.executable).with_name("evidence")
     command = [str(script)] if script.is_file() else [sys.executable, "-c",
-                                                       "import sys; from evidence.pipeline.cli import "
-                                                       "main; sys.exit(main())"]
+                                                       "import sys; from evidence.pipeline.cli "
+                                                       "import main; sys.exit(main())"]
     before = outputs(pristine)
     proc = subprocess.run([*command, "build", "--root", str(pristine), "--data",
                            str(pristine / "data"), "-q"], capture_output=True, text=True,

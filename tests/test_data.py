@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence.registry.store import load, validate
+from evidence.registry import load, validate
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -10,10 +10,10 @@ import nbformat
 import pytest
 from pipeline_book import book_with_template
 
+from evidence.book.text import fmt_ci, fmt_pct
 from evidence.pipeline import runner
-from evidence.pipeline.context import pool_proportions
 from evidence.pipeline.config import load_config
-from evidence.book.report import fmt_ci, fmt_pct
+from evidence.stats.proportions import pool_proportions
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
-"""Tests for evidence.book.provenance: the registry tables for readers, HTML/Markdown safety,
-and the software versions.
+"""Tests for evidence.book.provenance: the registry tables for readers, and that registry
+markup reaches the page as text.
 
 The registry used is ``tests/fixtures/registry/good/data`` (see its README: 4 studies,
 11 counts with one alternative reading, 2 hazard ratios, a 3x3 transition table with
@@ -10,59 +10,27 @@ in labels and quotes.
 from __future__ import annotations
 
 import csv
-import platform
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from html_check import ALLOWED_TAGS, parse
 
-import evidence.pipeline.context as ea
 from evidence.book import provenance
 from evidence.book.provenance import (
-    collect,
     contradiction_table,
     count_table,
     doi_url,
-    escape_markdown,
-    hazard_ratio_table,
-    html_table,
+    effects_table,
     study_characteristics,
     transition_table,
 )
-from evidence.registry.store import registry_sha256
+from evidence.book.tables import html_table
+from evidence.pipeline.context import open_analysis
 
 GOOD = Path(__file__).resolve().parents[1] / "fixtures" / "registry" / "good" / "data"
-SCRIPT = '<script>alert("x")</script>'
-ALLOWED_TAGS = {"div", "table", "caption", "thead", "tbody", "tr", "th", "td", "a"}
-
-
-class _Collector(HTMLParser):
-    """Start tags, attributes and text of an HTML fragment."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[str] = []
-        self.hrefs: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        self.hrefs.extend(v for k, v in attrs if k == "href")
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def parse(fragment: str) -> _Collector:
-    c = _Collector()
-    c.feed(fragment)
-    c.close()
-    return c
-
-
 def rows(name: str) -> list[dict[str, str]]:
     with (GOOD / name).open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -70,33 +38,10 @@ def rows(name: str) -> list[dict[str, str]]:
 
 @pytest.fixture
 def tables() -> provenance.RegistryTables:
-    ctx = ea.open_analysis("t", str(GOOD), "unused_results")
-    return collect(ctx)
+    return open_analysis("t", str(GOOD), "unused_results").registry_tables()
 
 
 # --------------------------------------------------------------------------- collect
-
-
-def test_collect_reads_every_table_through_recorded_queries():
-    ctx = ea.open_analysis("t", str(GOOD), "unused_results")
-    reg = collect(ctx)
-    assert ctx.inputs == [
-        {"table": "studies", "filters": {}},
-        {"table": "outcomes", "filters": {}, "use": "primary"},
-        {"table": "outcomes", "filters": {}, "use": "alternative"},
-        {"table": "effects", "filters": {}, "use": "primary"},
-        {"table": "effects", "filters": {}, "use": "alternative"},
-        {"table": "transitions", "filters": {}, "use": "primary"},
-        {"table": "transitions", "filters": {}, "use": "alternative"},
-        {"table": "outcome_types", "filters": {}},
-    ]
-    assert len(reg.studies) == len(rows("studies.csv")) == 4
-    assert len(reg.outcomes) == len(rows("outcomes.csv")) == 11
-    assert len(reg.transitions) == len(rows("transitions.csv"))
-    assert sorted(reg.outcomes["use"]) == ["alternative"] + ["primary"] * 10
-    assert reg.sha256 == registry_sha256(GOOD)
-    assert list(reg.outcome_types["outcome"]) == [r["outcome"]
-                                                  for r in rows("outcome_types.csv")]
 
 
 def test_registry_counts_and_sentence(tables):
@@ -149,8 +94,8 @@ def test_outcome_groups_heading_has_the_definitions(tables):
                                        "with detectable CTCs; total: patients tested.")
 
 
-def test_hazard_ratio_table_shows_the_numbers_as_recorded(tables):
-    frame = hazard_ratio_table(tables.effects, tables.studies)
+def test_effects_table_shows_the_numbers_as_recorded(tables):
+    frame = effects_table(tables.effects, tables.studies)
     assert list(frame["Hazard ratio (95% CI)"]) == ["0.321 (0.156 to 0.62)",
                                                     "0.383 (0.166 to 0.831)"]
     assert list(frame["p"]) == ["0.0011", "0.019"]
@@ -163,7 +108,7 @@ def test_hazard_ratio_without_interval_or_p(tables):
     effects["ci_lower"] = np.nan
     effects["ci_upper"] = np.nan
     effects["p_value"] = np.nan
-    frame = hazard_ratio_table(effects, tables.studies)
+    frame = effects_table(effects, tables.studies)
     assert frame.iloc[0]["Hazard ratio (95% CI)"] == "0.321"
     assert frame.iloc[0]["p"] == ""
 
@@ -218,35 +163,6 @@ def test_outcome_vocabulary(tables):
 # --------------------------------------------------------------------------- HTML safety
 
 
-def test_html_table_escapes_every_cell_header_group_and_caption():
-    frame = pd.DataFrame({"Group": [SCRIPT, SCRIPT, "g2"],
-                          "Study <b>": ["<b>bold</b>", "a & b", 'say "hi"'],
-                          "Quote": [SCRIPT, "<img src=x onerror=alert(1)>", None]})
-    out = html_table(frame, group_by="Group", group_labels={"g2": "<i>two</i>"},
-                     caption="<em>cap</em>")
-    assert "<script" not in out and "<b>" not in out and "<img" not in out
-    assert "<i>" not in out and "<em>" not in out
-    parsed = parse(out)
-    assert set(parsed.tags) <= ALLOWED_TAGS
-    text = "".join(parsed.text)
-    for literal in (SCRIPT, "<b>bold</b>", "a & b", 'say "hi"', "Study <b>", "<i>two</i>",
-                    "<em>cap</em>", "<img src=x onerror=alert(1)>"):
-        assert literal in text
-    assert parsed.tags.count("tbody") == 2  # two groups, in order of appearance
-    assert text.index(SCRIPT) < text.index("<i>two</i>")
-
-
-def test_html_table_links_only_http_urls_and_escapes_them():
-    frame = pd.DataFrame({"DOI": ["10.1000/xyz", "", '10.1234/"><script>x</script>'],
-                          "Other": ["a", "b", "c"]})
-    out = html_table(frame, links={"DOI": doi_url, "Other": lambda v: "javascript:alert(1)"})
-    parsed = parse(out)
-    assert parsed.hrefs == ["https://doi.org/10.1000/xyz",
-                            "https://doi.org/10.1234/%22%3E%3Cscript%3Ex%3C/script%3E"]
-    assert "<script" not in out and "javascript:" not in out
-    assert '10.1234/"><script>x</script>' in "".join(parsed.text)
-
-
 @pytest.mark.parametrize(("doi", "url"), [
     ("10.1007/s10549-023-07231-4", "https://doi.org/10.1007/s10549-023-07231-4"),
     (" 10.1158/1538-7445.Sabcs20-pd3-12 ", "https://doi.org/10.1158/1538-7445.Sabcs20-pd3-12"),
@@ -258,22 +174,6 @@ def test_doi_url(doi, url):
     assert doi_url(doi) == url
 
 
-def test_html_table_rejects_unknown_columns():
-    frame = pd.DataFrame({"a": [1]})
-    with pytest.raises(KeyError, match="column 'b' not in the table"):
-        html_table(frame, group_by="b")
-    with pytest.raises(KeyError, match="column 'c' not in the table"):
-        html_table(frame, links={"c": doi_url})
-
-
-def test_long_text_columns_get_room():
-    frame = pd.DataFrame({"Short": ["x"], "Long": ["y" * 200], "Medium": ["z" * 100]})
-    out = html_table(frame)
-    assert 'min-width:4em">Short' in out
-    assert 'min-width:25em">Long' in out  # 200 / 8
-    assert 'min-width:16em">Medium' in out  # at least 16
-
-
 def test_registry_markup_renders_as_text_end_to_end(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(GOOD, data)
@@ -283,12 +183,12 @@ def test_registry_markup_renders_as_text_end_to_end(tmp_path):
     outcomes = (data / "outcomes.csv").read_text(encoding="utf-8")
     outcomes = outcomes.replace("Of 1317 patients screened", "<b>Of</b> 1317 patients screened")
     (data / "outcomes.csv").write_text(outcomes, encoding="utf-8")
-    reg = collect(ea.open_analysis("t", str(data), str(tmp_path / "results")))
+    reg = open_analysis("t", str(data), str(tmp_path / "results")).registry_tables()
     pages = [
         html_table(study_characteristics(reg.studies), links={"DOI": doi_url}),
         html_table(count_table(reg.outcomes, reg.studies, reg.outcome_types),
                    group_by="Outcome", group_labels=provenance.outcome_groups(reg.outcome_types)),
-        html_table(hazard_ratio_table(reg.effects, reg.studies)),
+        html_table(effects_table(reg.effects, reg.studies)),
         html_table(contradiction_table(reg.outcomes, reg.effects, reg.transitions, reg.studies)),
     ]
     for page in pages:
@@ -302,41 +202,3 @@ def test_registry_markup_renders_as_text_end_to_end(tmp_path):
 # --------------------------------------------------------------------------- Markdown
 
 
-def _render(md: str) -> str:
-    from markdown_it import MarkdownIt
-    from mdit_py_plugins.dollarmath import dollarmath_plugin
-
-    return MarkdownIt("commonmark").use(dollarmath_plugin).render(md)
-
-
-def test_escape_markdown_renders_literally():
-    text = f"{SCRIPT} <b>x</b> *em* _u_ {{glue:md}}`k` $x^2$ [a](http://e) # 1. a\\b & c"
-    out = _render(escape_markdown(text))
-    assert "<script" not in out and "<b>" not in out and "<em>" not in out
-    assert "<a " not in out and "math" not in out and "<code>" not in out
-    parsed = parse(out)
-    assert set(parsed.tags) == {"p"}
-    assert "".join(parsed.text).strip() == text
-
-
-def test_as_markdown():
-    md = provenance.as_markdown("a *b*")
-    assert md.data == r"a \*b\*"
-    assert provenance.as_markdown("0c03" * 16, code=True).data == f"`{'0c03' * 16}`"
-    with pytest.raises(ValueError, match="cannot show 'a`b' as inline code"):
-        provenance.as_markdown("a`b", code=True)
-
-
-# --------------------------------------------------------------------------- software
-
-
-def test_dependency_versions():
-    versions = provenance.dependency_versions(("numpy", "pandas", "no-such-distribution-x"))
-    assert list(versions) == ["Python", "numpy", "pandas", "no-such-distribution-x"]
-    assert versions["Python"] == platform.python_version()
-    assert versions["numpy"] == np.__version__
-    assert versions["pandas"] == pd.__version__
-    assert versions["no-such-distribution-x"] == "not installed"
-    assert "jupyter-book" in provenance.DEFAULT_PACKAGES
-    table = provenance.version_table(versions)
-    assert table.iloc[1].tolist() == ["numpy", np.__version__]

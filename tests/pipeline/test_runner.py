@@ -66,7 +66,7 @@ def test_notebooks_read_the_registry_the_runner_validated(built: Path) -> None:
     import os
     import pickle
 
-    from evidence.registry.store import CACHE_ENV
+    from evidence.pipeline.layout import CACHE_ENV
 
     (cached,) = (built / runner.CACHE_DIR).glob("registry-*.pickle")
     registry = pickle.loads(cached.read_bytes())

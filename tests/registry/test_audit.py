@@ -1,4 +1,5 @@
-"""Tests for evidence.registry.audit on the fixture registries and texts in tests/fixtures/registry/.
+"""Tests for evidence.registry.audit on the fixture registries and texts in
+tests/fixtures/registry/.
 
 ``good`` passes; each ``audit_*`` registry fails for one reason (README.md there).
 The texts are short verbatim excerpts of the seed papers plus one invented text.

@@ -123,8 +123,9 @@ def test_importing_the_library_does_not_import_scipy_stats() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, evidence.stats.effects, evidence.stats.twoarm, evidence.book.chapters, "
-            "evidence.book.synthesis, evidence.stats.distributions as d; "
+    code = ("import sys, evidence.stats.effects, evidence.stats.twoarm, "
+            "evidence.book.transitions, evidence.book.two_arm, evidence.book.summary, "
+            "evidence.book.within_study, evidence.stats.distributions as d; "
             "from evidence.stats.effects import proportion_ci; proportion_ci([1], [4]); "
             "d.fisher_exact(1, 2, 3, 4); d.chisq_test([[1, 2], [3, 4]]); "
             "from evidence.stats.twoarm import two_arm_effect; two_arm_effect(1, 4, 2, 5); "

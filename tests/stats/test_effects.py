@@ -1,4 +1,5 @@
-"""Tests for evidence.stats.effects: escalc, hazard-ratio conversions, study CIs, against metafor."""
+"""Tests for evidence.stats.effects: escalc, hazard-ratio conversions, study CIs, against
+metafor."""
 
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ def test_two_group_with_cells_or_sizes_agree():
 @pytest.mark.parametrize("kwargs, message", [
     ({"measure": "XYZ", "xi": [1], "ni": [2]}, r"unknown measure 'XYZ'; allowed: PLO, PFT"),
     ({"measure": "plo", "xi": [1], "ni": [2]}, "unknown measure 'plo'"),
-    ({"measure": "PLO", "xi": [1], "ni": [2], "to": "some"}, "unknown to='some'; allowed"),
+    ({"measure": "PLO", "xi": [1], "ni": [2], "to": "some"}, "unknown to 'some'; allowed"),
     ({"measure": "PLO", "xi": [1, 2], "ni": [2]}, "not all of the same length"),
     ({"measure": "PLO", "xi": [-1], "ni": [2]}, "must be >= 0"),
     ({"measure": "PLO", "xi": [1.5], "ni": [2]}, "whole numbers"),

@@ -21,15 +21,15 @@ import pandas as pd
 import pytest
 from conftest import require_rscript
 
+from evidence.stats.effects import escalc
 from evidence.stats.glmm import (
     ConvergenceError,
-    GlmmSequence,
-    glmm_cumulative,
+    glmm_fitter,
     glmm_heterogeneity,
-    glmm_leave_one_out,
     rma_glmm,
 )
 from evidence.stats.pooling import ConvergenceError as PoolingConvergenceError
+from evidence.stats.sensitivity import Refits, cumulative, leave_one_out
 
 FIX = Path(__file__).parents[1] / "fixtures" / "glmm"
 SETS = ["objective_response", "screening_yield", "pritz1997", "homogeneous_tau2_zero",
@@ -271,11 +271,20 @@ def test_bad_input_raises_value_error(kwargs, message) -> None:
 
 # ------------------------------------------------------------- leave-one-out / cumulative
 
+
+def glmm_leave_one_out(x, n, ids) -> Refits:
+    """The GLMM refitted without each study (the one refit type, with the GLMM fitter)."""
+    return leave_one_out(escalc("PLO", xi=x, ni=n, study_ids=ids), fitter=glmm_fitter())
+
+
+def glmm_cumulative(x, n, ids, order=None) -> Refits:
+    return cumulative(escalc("PLO", xi=x, ni=n, study_ids=ids), order, fitter=glmm_fitter())
+
 def column(ref: dict, key: str) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in ref[key]], dtype=float)
 
 
-def assert_sequence(seq: GlmmSequence, ref: dict) -> None:
+def assert_sequence(seq: Refits, ref: dict) -> None:
     est = column(ref, "estimate")
     for key, attr in (("estimate", "estimate"), ("ci_lb", "ci_lower"), ("ci_ub", "ci_upper")):
         want, got = column(ref, key), getattr(seq, attr)
@@ -294,7 +303,7 @@ def assert_sequence(seq: GlmmSequence, ref: dict) -> None:
         want = column(ref, key)
         ok = ~np.isnan(want)
         np.testing.assert_allclose(getattr(seq, attr)[ok], want[ok], rtol=rel, atol=1e-6)
-    np.testing.assert_allclose(seq.prop, 1 / (1 + np.exp(-seq.estimate)), rtol=1e-12)
+    np.testing.assert_allclose(seq.back_estimate, 1 / (1 + np.exp(-seq.estimate)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["objective_response", "screening_yield", "pritz1997"])
@@ -305,9 +314,10 @@ def test_leave_one_out_matches_looped_rma_glmm(name: str) -> None:
     assert seq.kind == "leave_one_out" and seq.study_ids == tuple(data["study"])
     assert list(seq.k) == [len(data) - 1] * len(data)
     assert_sequence(seq, ref["leave1out"])
-    frame = seq.summary_frame()
-    assert frame.index.name == "omitted" and list(frame.index) == list(data["study"])
-    assert frame.loc[data["study"][0], "estimate"] == seq.estimate[0]
+    frame = seq.summary()
+    assert frame.index_name == "omitted" and list(frame.index) == list(data["study"])
+    assert frame.columns["estimate"][0] == seq.estimate[0]
+    assert seq.method == "GLMM" and seq.failed == {}
 
 
 @pytest.mark.parametrize("name", ["objective_response", "screening_yield", "pritz1997"])
@@ -317,8 +327,8 @@ def test_cumulative_matches_looped_rma_glmm(name: str) -> None:
     seq = glmm_cumulative(data["events"], data["total"], data["study"])
     assert seq.kind == "cumulative" and list(seq.k) == list(range(1, len(data) + 1))
     assert_sequence(seq, ref["cumul"])
-    assert np.isnan(seq.estimate[0]) and "k >= 2" in seq.notes[0]
-    assert seq.summary_frame().index.name == "added"
+    assert np.isnan(seq.estimate[0]) and "k >= 2" in seq.errors[0]
+    assert seq.summary().index_name == "added"
     # the last step is the full fit
     full = rma_glmm(data["events"], data["total"])
     assert seq.estimate[-1] == pytest.approx(full.estimate, rel=1e-12)
@@ -332,7 +342,7 @@ def test_cumulative_order_sorts_by_key() -> None:
     assert seq.study_ids == tuple(data["study"][::-1])
     rev = glmm_cumulative(data["events"][::-1], data["total"][::-1], data["study"][::-1])
     np.testing.assert_allclose(seq.estimate, rev.estimate, rtol=1e-12, equal_nan=True)
-    with pytest.raises(ValueError, match="order has 2 entries"):
+    with pytest.raises(ValueError, match="order has shape"):
         glmm_cumulative(data["events"], data["total"], data["study"], order=[1, 2])
 
 

@@ -18,17 +18,16 @@ from conftest import (
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from evidence.stats._rma import uniroot, zeroin
 from evidence.stats.effects import escalc, hazard_ratios
 from evidence.stats.pooling import (
-    METHODS,
     ConvergenceError,
     TauConfint,
-    _uniroot,
-    _zeroin,
     confint_tau2,
     rma,
 )
 from evidence.stats.results import EffectSizes, MetaResult
+from evidence.stats.vocabulary import RMA_METHODS
 
 # --------------------------------------------------------------------------- single proportions
 
@@ -238,7 +237,7 @@ def test_ee_ce_are_aliases_of_fe():
         res = rma(es, alias)
         assert res.method == alias
         assert res.estimate == fe.estimate and res.se == fe.se and res.i2 == fe.i2
-    assert set(METHODS) >= {"FE", "DL", "REML", "PM", "ML", "HE", "SJ"}
+    assert set(RMA_METHODS) >= {"FE", "DL", "REML", "PM", "ML", "HE", "SJ"}
 
 
 def test_weights_and_result_bookkeeping():
@@ -303,7 +302,7 @@ def test_zeroin_port_is_bit_identical_to_r_uniroot(extra):
     for case in extra["uniroot"]:
         f = funcs[case["fun"]]
         lo, hi = case["lower"], case["upper"]
-        root, it, prec = _zeroin(f, lo, hi, f(lo), f(hi), case["tol"], 1000)
+        root, it, prec = zeroin(f, lo, hi, f(lo), f(hi), case["tol"], 1000)
         assert it == case["iter"]
         assert_metafor_close(root, case["root"], f"uniroot {case['fun']} tol {case['tol']}",
                              rel=1e-14, abs_tol=1e-300)
@@ -312,8 +311,8 @@ def test_zeroin_port_is_bit_identical_to_r_uniroot(extra):
 
 def test_uniroot_requires_sign_change():
     with pytest.raises(ValueError, match="opposite sign"):
-        _uniroot(lambda x: x * x + 1, -1.0, 1.0, 1e-8, 100)
-    root, ok = _uniroot(lambda x: x - 0.25, 0.0, 1.0, 1e-12, 100)
+        uniroot(lambda x: x * x + 1, -1.0, 1.0, 1e-8, 100)
+    root, ok = uniroot(lambda x: x - 0.25, 0.0, 1.0, 1e-12, 100)
     assert ok and root == pytest.approx(0.25, abs=1e-12)
 
 

@@ -1,4 +1,5 @@
-"""Tests for evidence.stats.regression against metafor 3.8-1 (metafor_extra.json, reference JSONs)."""
+"""Tests for evidence.stats.regression against metafor 3.8-1 (metafor_extra.json, reference
+JSONs)."""
 
 from __future__ import annotations
 
@@ -14,23 +15,15 @@ from evidence.stats.pooling import rma
 from evidence.stats.regression import (
     MetaRegression,
     RegtestResult,
-    SubgroupResult,
     dummy_code,
     regtest,
     rma_mods,
-    subgroup_analysis,
 )
 
 MODS_FIELDS = {"beta": "estimates", "se": "se", "zval": "zval", "pval": "pval",
                "ci_lb": "ci_lower", "ci_ub": "ci_upper", "QM": "qm", "QMp": "qm_pvalue",
                "tau2": "tau2", "se_tau2": "se_tau2", "I2": "i2", "H2": "h2", "QE": "qe",
                "QEp": "qe_pvalue", "R2": "r2", "logLik": "loglik"}
-
-
-@pytest.fixture(scope="module")
-def bcg(extra):
-    b = extra["data"]["bcg"]
-    return b, escalc("RR", ai=b["ai"], bi=b["bi"], ci=b["ci"], di=b["di"], study_ids=b["author"])
 
 
 def _mods_cases():
@@ -67,18 +60,19 @@ def test_meta_regression_matches_metafor(bcg, record):
     assert res.qe_df == res.k - res.p
 
 
-def test_summary_frame_and_predict(bcg):
+def test_summary_and_predict(bcg):
     b, es = bcg
     res = rma_mods(es, {"ablat": b["ablat"]}, "REML")
-    frame = res.summary_frame()
+    frame = res.summary()
+    assert frame.index_name == "coefficient"
     assert list(frame.index) == ["intrcpt", "ablat"]
     assert list(frame.columns) == ["estimate", "se", "zval", "pval", "ci_lower", "ci_upper"]
-    kn = rma_mods(es, {"ablat": b["ablat"]}, "REML", knha=True).summary_frame()
+    kn = rma_mods(es, {"ablat": b["ablat"]}, "REML", knha=True).summary()
     assert "tval" in kn.columns
     pred = res.predict({"ablat": [10, 30, 50]})
     expected = res.estimates[0] + res.estimates[1] * np.array([10, 30, 50])
-    np.testing.assert_allclose(pred["pred"], expected, rtol=1e-12)
-    assert (pred["pi_lower"] < pred["ci_lower"]).all()
+    np.testing.assert_allclose(pred.columns["pred"], expected, rtol=1e-12)
+    assert (pred.columns["pi_lower"] < pred.columns["ci_lower"]).all()
     with pytest.raises(ValueError, match="newmods must give exactly"):
         res.predict({"year": [1950]})
 
@@ -132,43 +126,6 @@ def test_dummy_code_names_like_r():
 
 
 # --------------------------------------------------------------------------- subgroups
-
-
-@pytest.mark.parametrize("index", range(4))
-def test_subgroups_match_metafor(bcg, extra, index):
-    """Separate fits per allocation group and Q-between from rma(est, sei=se, method="FE")."""
-    b, es = bcg
-    r = extra["subgroup"][index]
-    res = subgroup_analysis(es, b["alloc"], r["method"], knha=r["knha"])
-    assert isinstance(res, SubgroupResult)
-    assert res.groups == tuple(r["groups"])
-    fits = [res.results[g] for g in res.groups]
-    for key, attr in (("estimate", "estimate"), ("se", "se"), ("ci_lb", "ci_lower"),
-                      ("ci_ub", "ci_upper"), ("tau2", "tau2"), ("I2", "i2"), ("QE", "q"),
-                      ("QEp", "q_pvalue")):
-        assert_metafor_close([getattr(f, attr) for f in fits], r[key], f"subgroup {key}")
-    assert [f.k for f in fits] == r["k"]
-    assert_metafor_close(res.q_between, r["Q_between"], "Q between")
-    assert_metafor_close(res.q_between_pvalue, r["Q_between_p"], "Q between p")
-    assert res.q_between_df == r["Q_between_df"]
-    frame = res.summary_frame()
-    assert list(frame.index) == list(r["groups"])
-    assert not frame["single_study"].any()
-
-
-def test_single_study_subgroup_flagged():
-    es = escalc("PLO", xi=[1, 4, 3, 9], ni=[10, 12, 10, 20], study_ids=list("abcd"))
-    res = subgroup_analysis(es, ["x", "x", "x", "y"], "REML")
-    assert res.single_study == ("y",)
-    assert res.results["y"].k == 1
-    assert res.q_between_df == 1
-    assert res.summary_frame().loc["y", "single_study"]
-    assert any("single-study" in n for n in res.notes)
-    with pytest.raises(ValueError, match="groups has 3 entries"):
-        subgroup_analysis(es, ["x", "x", "y"])
-
-
-# --------------------------------------------------------------------------- regtest
 
 
 def _regtest_cases():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 from conftest import PROPORTION_SETS, assert_metafor_close, load_metafor, proportion_csv
 
@@ -11,8 +12,7 @@ from evidence.stats.effects import escalc
 from evidence.stats.pooling import ConvergenceError, rma
 from evidence.stats.results import EffectSizes, MetaResult
 from evidence.stats.sensitivity import (
-    Cumulative,
-    LeaveOneOut,
+    Refits,
     cumulative,
     estimator_panel,
     leave_one_out,
@@ -28,7 +28,7 @@ def test_leave_one_out_reml_plo_matches_metafor(name):
     d = proportion_csv(name)
     es = escalc("PLO", xi=d.events, ni=d.total, study_ids=d.study)
     res = leave_one_out(es, "REML")
-    assert isinstance(res, LeaveOneOut)
+    assert isinstance(res, Refits) and res.kind == "leave_one_out"
     for rec in load_metafor(name)["leave1out"]:
         assert res.omitted == tuple(rec["omitted"])
         skip = {"Qp"} if es.k == 2 else set()  # k = 1 fits: NaN here, 1 in metafor
@@ -66,7 +66,7 @@ def test_cumulative_matches_metafor(extra, index):
     """dat.bcg by year (REML) and pritz1997 by sample size (DL); ties keep input order."""
     rec = extra["cumul"][index]
     res = cumulative(_es(extra, rec["label"]), rec["order"], rec["method"])
-    assert isinstance(res, Cumulative)
+    assert isinstance(res, Refits) and res.kind == "cumulative"
     for key, attr in SERIES.items():
         exp = list(rec[key])
         act = getattr(res, attr)
@@ -75,8 +75,8 @@ def test_cumulative_matches_metafor(extra, index):
             act, exp = act[1:], exp[1:]
         assert_metafor_close(act, exp, f"cumul {rec['label']} {key}")
     assert res.k.tolist() == list(range(1, len(rec["estimate"]) + 1))
-    frame = res.summary_frame()
-    assert frame.index.name == "added" and len(frame) == res.k.size
+    frame = res.summary()
+    assert frame.index_name == "added" and len(frame.index) == res.k.size
 
 
 def test_cumulative_default_order_and_validation():
@@ -112,22 +112,40 @@ def test_custom_fitter_and_failures_are_recorded():
     assert math.isnan(res.estimate[0])
     assert res.errors[1:] == (None, None, None)
     assert res.method == "FE"
-    assert res.summary_frame().loc["a", "error"].startswith("ConvergenceError")
+    summary = res.summary()
+    assert summary.columns["error"][summary.index.index("a")].startswith("ConvergenceError")
+    assert res.failed == {0: "no convergence (test)"}
 
 
-def test_leave_one_out_summary_frame():
+def test_leave_one_out_summary():
     d = proportion_csv("orr_her2ctc")
     res = leave_one_out(escalc("PLO", xi=d.events, ni=d.total, study_ids=d.study))
-    frame = res.summary_frame()
+    frame = res.summary()
     assert list(frame.index) == list(d.study)
     assert {"estimate", "back_estimate", "tau2", "i2", "error"} <= set(frame.columns)
+
+
+def test_one_refit_type_knows_its_kind():
+    es = escalc("PLO", xi=[1, 4, 3], ni=[10, 12, 10], study_ids=list("abc"))
+    loo, cum = leave_one_out(es, "DL"), cumulative(es, method="DL")
+    assert type(loo) is type(cum) is Refits
+    assert loo.omitted == cum.added == ("a", "b", "c")
+    with pytest.raises(AttributeError, match="omits no study"):
+        cum.omitted  # noqa: B018
+    with pytest.raises(AttributeError, match="adds no study"):
+        loo.added  # noqa: B018
+    with pytest.raises(ValueError, match="unknown kind"):
+        Refits(kind="bootstrap", **{f: getattr(loo, f) for f in (
+            "study_ids", "k", "estimate", "se", "zval", "pval", "ci_lower", "ci_upper", "q",
+            "q_pvalue", "tau2", "i2", "h2", "back_estimate", "back_ci_lower", "back_ci_upper",
+            "errors", "reasons", "measure", "method", "test")})
 
 
 def test_estimator_panel_matches_metafor_records():
     """Every cell of the panel equals the corresponding metafor_reference.R record."""
     name = "pritz1997"
     d = proportion_csv(name)
-    panel = estimator_panel(d.events, d.total)
+    panel = pd.DataFrame(estimator_panel(d.events, d.total).columns)
     assert len(panel) == 4 * 8
     assert panel["error"].isna().all()
     for rec in load_metafor(name)["records"]:
@@ -146,8 +164,8 @@ def test_estimator_panel_matches_metafor_records():
 
 
 def test_estimator_panel_rows_and_validation():
-    panel = estimator_panel([1, 2], [10, 10], measures=("PLO",), methods=("REML",),
-                            knha_for=("REML",))
+    panel = pd.DataFrame(estimator_panel([1, 2], [10, 10], measures=("PLO",),
+                                         methods=("REML",), knha_for=("REML",)).columns)
     assert list(panel.knha) == [False, True]
     assert list(panel.method) == ["REML", "REML"]
     with pytest.raises(ValueError, match="knha_for"):
@@ -165,8 +183,8 @@ def test_estimator_panel_error_column_filled_on_failure(monkeypatch):
         return rma(es, method, **kw)
 
     monkeypatch.setattr(sens, "rma", broken)
-    panel = sens.estimator_panel([1, 4, 3], [10, 12, 10], measures=("PLO",),
-                                 methods=("DL", "REML"), knha_for=())
+    panel = pd.DataFrame(sens.estimator_panel([1, 4, 3], [10, 12, 10], measures=("PLO",),
+                                              methods=("DL", "REML"), knha_for=()).columns)
     reml = panel[panel.method == "REML"].iloc[0]
     assert reml["error"] == "ConvergenceError: Fisher scoring did not converge (test)"
     assert math.isnan(reml["estimate"])

@@ -1,4 +1,5 @@
-"""Tests for evidence.stats.twoarm against metafor 3.8-1 ``rma.mh``/``escalc`` and R's ``fisher.test``.
+"""Tests for evidence.stats.twoarm against metafor 3.8-1 ``rma.mh``/``escalc`` and R's
+``fisher.test``.
 
 Reference values: ``tests/fixtures/twoarm/twoarm_reference.json``, made by
 ``twoarm_reference.R`` in the same folder (see its README.md).  The formulas are closed
@@ -125,8 +126,8 @@ def test_swapping_groups_negates_the_estimate(tables) -> None:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"measure": "HR"}, "unknown measure 'HR'; allowed: OR, RR, RD"),
-    ({"to": "some"}, "unknown to 'some'; allowed: only0, all, if0all, none"),
+    ({"measure": "HR"}, "unknown measure 'HR'; allowed: RR, OR, RD"),
+    ({"to": "some"}, "unknown to 'some'; allowed: all, only0, if0all, none"),
     ({"level": 95}, "level must be in"),
     ({"add": -1}, "add must be"),
 ])
@@ -185,7 +186,7 @@ def test_two_arm_effect_rejects_bad_tables(args, message) -> None:
 
 
 def test_two_arm_effect_rejects_bad_measure() -> None:
-    with pytest.raises(ValueError, match="allowed: OR, RR, RD"):
+    with pytest.raises(ValueError, match="allowed: RR, OR, RD"):
         two_arm_effect(4, 8, 5, 25, "PLO")
 
 

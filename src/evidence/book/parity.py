@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evidence.stats.vocabulary import PROPORTION_MEASURES, TAU2_ESTIMATORS, ZERO_HANDLING
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -82,8 +84,8 @@ COMPARED_FIELDS: dict[str, tuple[str, str]] = {
     "q": ("QE", "QE_Wld"),
 }
 
-_MEASURES = ("PLO", "PFT", "PAS", "PR")
-_METHODS = ("FE", "DL", "REML", "PM", "ML", "HE", "SJ")
+#: The fits the reference script makes: rma methods (``FE`` for the common effect) and tests.
+_METHODS = ("FE", *TAU2_ESTIMATORS)
 _TESTS = ("z", "knha")
 _ZERO_RE = re.compile(r"^add=(?P<add>[0-9]+(?:/[0-9]+|\.[0-9]+)?)(?:,to=(?P<to>[a-z0-9]+))?"
                       r"(?:\s+\(.*\))?$")
@@ -203,8 +205,6 @@ def zero_handling(text: str, measure: str) -> tuple[float | None, str]:
     num, _, den = match["add"].partition("/")
     add = float(num) / float(den) if den else float(num)
     to = match["to"] or "only0"
-    from evidence.stats.effects import ZERO_HANDLING
-
     if to not in ZERO_HANDLING:
         raise ValueError(f"zero_handling {text!r}: unknown to={to!r}; allowed: "
                          f"{', '.join(ZERO_HANDLING)}")
@@ -378,7 +378,7 @@ def compare_reference(reference: Mapping[str, Any], data: pd.DataFrame,
     rows: list[dict[str, Any]] = []
     for i, rec in enumerate(reference.get("records", [])):
         where = f"{name or 'reference'} records[{i}]"
-        measure = _check_choice("measure", rec.get("measure"), _MEASURES, where)
+        measure = _check_choice("measure", rec.get("measure"), PROPORTION_MEASURES, where)
         method = _check_choice("method", rec.get("method"), _METHODS, where)
         test = _check_choice("test", rec.get("test", "z"), _TESTS, where)
         zero = str(rec.get("zero_handling", "add=1/2,to=only0 (default)"))

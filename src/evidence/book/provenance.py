@@ -7,46 +7,37 @@ vocabulary.  The *Reproducibility* chapter adds the versions of the software.
 
 Registry text is untrusted: a label or quote may contain ``<script>`` or ``<b>``.
 The display tables are therefore built as plain-text DataFrames by the pure
-functions here and rendered by :func:`html_table`, which escapes every cell and
-every header (and builds DOI links from escaped, percent-encoded DOIs only).
-Glue registry text into prose with ``{glue:text}``, never ``{glue:md}``.
+functions here and rendered by :func:`evidence.book.tables.html_table`, which escapes
+every cell and every header (and builds DOI links from escaped, percent-encoded DOIs
+only). Glue registry text into prose with ``{glue:text}``, never ``{glue:md}``.
 
-:func:`collect` is the one function that touches an analysis context: it asks for
-every registry table through :meth:`evidence.pipeline.context.AnalysisContext.query`, so the
-runner re-runs the page whenever a registry row changes.
+The tables are read for a chapter by
+:meth:`evidence.pipeline.context.AnalysisContext.registry_tables`, which records every
+query, so that the runner re-runs the page whenever a registry row changes.
 """
 
 from __future__ import annotations
 
-import html
 import math
-import platform
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as url_quote
 
-from evidence.book.report import escape_markdown
+from evidence.book.text import plural
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from evidence.pipeline.context import AnalysisContext
 
 __all__ = [
-    "DEFAULT_PACKAGES",
     "RegistryTables",
-    "as_markdown",
-    "collect",
     "contradiction_table",
     "count_table",
-    "dependency_versions",
     "describe_registry",
     "doi_url",
-    "escape_markdown",
-    "hazard_ratio_table",
-    "html_table",
+    "effects_table",
     "outcome_groups",
     "outcome_vocabulary",
     "registry_counts",
@@ -55,13 +46,6 @@ __all__ = [
     "version_table",
 ]
 
-#: Distributions whose versions the Reproducibility chapter lists (pip names).
-DEFAULT_PACKAGES: tuple[str, ...] = (
-    "evidence", "numpy", "scipy", "pandas", "matplotlib", "papermill",
-    "jupyter-book", "myst-nb", "sphinx",
-)
-
-_USES = ("primary", "alternative")
 _DOI_RE = re.compile(r"^10\.[0-9]{4,9}/\S+$")
 _ALTERNATIVE = " (alternative reading, not used)"
 
@@ -87,67 +71,6 @@ class RegistryTables:
     sha256: str
 
 
-def collect(ctx: AnalysisContext) -> RegistryTables:
-    """Read every registry table through ``ctx.query`` (recorded for re-runs).
-
-    Both readings of self-contradictions are read (``use="primary"`` and
-    ``use="alternative"``).  ``outcome_types`` is not a queryable table of the
-    context, so it is taken from the loaded registry directly (and a change to
-    ``outcome_types.csv`` alone does not make the runner re-run the page).
-
-    Parameters
-    ----------
-    ctx : AnalysisContext
-        From :func:`evidence.pipeline.context.open_analysis`.
-
-    Returns
-    -------
-    RegistryTables
-    """
-    import pandas as pd
-
-    def both(table: str) -> pd.DataFrame:
-        return pd.concat([ctx.query(table, use=u) for u in _USES], ignore_index=True)
-
-    return RegistryTables(
-        studies=ctx.query("studies"),
-        outcomes=both("outcomes"),
-        effects=both("effects"),
-        transitions=both("transitions"),
-        outcome_types=ctx.query("outcome_types"),
-        sha256=ctx.registry.sha256,
-    )
-
-
-# --------------------------------------------------------------------------- HTML and Markdown
-
-def as_markdown(text: str, *, code: bool = False) -> Any:
-    """``IPython.display.Markdown`` showing ``text`` literally, for ``glue`` and
-    ``{glue:md}`` (a glued ``str`` has no Markdown form).
-
-    Parameters
-    ----------
-    text : str
-        Plain text; every Markdown and HTML special character is escaped.
-    code : bool
-        Show it as inline code (the text must not contain a backtick).
-
-    Raises
-    ------
-    ValueError
-        ``code=True`` and the text contains a backtick or a line break.
-    """
-    from IPython.display import Markdown
-
-    if code:
-        if "`" in text or "\n" in text:
-            raise ValueError(f"cannot show {text!r} as inline code: it contains a backtick "
-                             "or a line break")
-        return Markdown(f"`{text}`")
-    return Markdown(escape_markdown(text))
-
-
-
 def doi_url(doi: Any) -> str | None:
     """The resolver URL of a DOI.
 
@@ -169,106 +92,6 @@ def doi_url(doi: Any) -> str | None:
     if not _DOI_RE.match(doi):
         return None
     return "https://doi.org/" + url_quote(doi, safe="/:;()._-")
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return html.escape(str(value), quote=True)
-
-
-def _min_widths(frame: pd.DataFrame, columns: Sequence[str], threshold: int) -> dict[str, int]:
-    """Minimum width (em) per column: long-text columns get room for about eight
-    characters per em, between 16 and 40 em; others 4 em."""
-    out = {}
-    for c in columns:
-        longest = max((len(str(v)) for v in frame[c]), default=0)
-        out[c] = min(40, max(16, math.ceil(longest / 8))) if longest > threshold else 4
-    return out
-
-
-def html_table(frame: pd.DataFrame, *, links: Mapping[str, Callable[[Any], str | None]]
-               | None = None, group_by: str | None = None,
-               group_labels: Mapping[str, str] | None = None, caption: str = "",
-               table_class: str = "dataframe evidence-table", wide_after: int = 60) -> str:
-    """An HTML table in which every header and cell is HTML-escaped text.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        The display table (the index is not shown).
-    links : mapping of column to function, optional
-        For these columns, ``function(value)`` gives a URL (or None for plain
-        text); the cell becomes a link whose text and ``href`` are both escaped.
-        Only ``http(s)`` URLs are linked.
-    group_by : str, optional
-        A column whose values split the rows into groups (in order of first
-        appearance); each group gets a ``<tbody>`` headed by a full-width row, and
-        the column itself is not shown.
-    group_labels : mapping, optional
-        Heading text per group value (default: the value).
-    caption : str
-        Table caption (escaped).
-    table_class : str
-        CSS classes of the ``<table>`` (escaped).
-    wide_after : int
-        Columns holding a value longer than this many characters get a minimum
-        width (16 to 40 em, by their longest value), so that long quotes stay
-        readable; the table then scrolls sideways instead of squeezing them.
-
-    Returns
-    -------
-    str
-        ``<div class="evidence-table-wrap"><table>...</table></div>``.
-
-    Raises
-    ------
-    KeyError
-        ``group_by`` or a ``links`` column is not in ``frame``.
-    """
-    links = dict(links or {})
-    for col in [*links, *([group_by] if group_by else [])]:
-        if col not in frame.columns:
-            raise KeyError(f"column {col!r} not in the table; columns: {list(frame.columns)}")
-    columns = [c for c in frame.columns if c != group_by]
-    widths = _min_widths(frame, columns, wide_after)
-    out = ['<div class="evidence-table-wrap" style="overflow-x:auto">',
-           f'<table class="{_cell(table_class)}" style="font-size:0.85em">']
-    if caption:
-        out.append(f"<caption>{_cell(caption)}</caption>")
-    out.append("<thead><tr>" + "".join(
-        f'<th scope="col" style="vertical-align:bottom;min-width:{widths[c]}em">{_cell(c)}</th>'
-        for c in columns) + "</tr></thead>")
-    records = frame.to_dict("records")
-    if group_by:
-        order: list[Any] = []
-        for r in records:
-            if r[group_by] not in order:
-                order.append(r[group_by])
-        groups = [(g, [r for r in records if r[group_by] == g]) for g in order]
-    else:
-        groups = [(None, records)]
-    labels = dict(group_labels or {})
-    for key, rows in groups:
-        out.append("<tbody>")
-        if group_by:
-            label = labels.get(key, key)
-            out.append(f'<tr class="evidence-group"><th scope="rowgroup" '
-                       f'colspan="{len(columns)}" style="text-align:left">{_cell(label)}</th>'
-                       "</tr>")
-        for r in rows:
-            cells = []
-            for c in columns:
-                url = links[c](r[c]) if c in links else None
-                if url and url.startswith(("https://", "http://")):
-                    cells.append(f'<td style="vertical-align:top"><a href="{_cell(url)}">'
-                                 f"{_cell(r[c])}</a></td>")
-                else:
-                    cells.append(f'<td style="vertical-align:top">{_cell(r[c])}</td>')
-            out.append("<tr>" + "".join(cells) + "</tr>")
-        out.append("</tbody>")
-    out.append("</table></div>")
-    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- tables
@@ -395,7 +218,7 @@ def count_table(outcomes: pd.DataFrame, studies: pd.DataFrame,
     }).reset_index(drop=True)
 
 
-def hazard_ratio_table(effects: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+def effects_table(effects: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
     """Every ratio estimate of ``effects.csv``.
 
     Parameters
@@ -577,7 +400,7 @@ def registry_counts(tables: RegistryTables) -> dict[str, int]:
     Parameters
     ----------
     tables : RegistryTables
-        From :func:`collect`.
+        From :meth:`evidence.pipeline.context.AnalysisContext.registry_tables`.
 
     Returns
     -------
@@ -608,17 +431,13 @@ def describe_registry(tables: RegistryTables) -> str:
     Parameters
     ----------
     tables : RegistryTables
-        From :func:`collect`.
+        From :meth:`evidence.pipeline.context.AnalysisContext.registry_tables`.
 
     Returns
     -------
     str
     """
     c = registry_counts(tables)
-
-    def plural(n: int, word: str, words: str) -> str:
-        return f"{n} {word if n == 1 else words}"
-
     return (f"The registry holds {plural(c['studies'], 'study', 'studies')}, "
             f"{plural(c['counts'], 'count', 'counts')} (events of a total) in "
             f"{plural(c['outcomes'], 'defined outcome', 'defined outcomes')}, "
@@ -631,33 +450,8 @@ def describe_registry(tables: RegistryTables) -> str:
 # --------------------------------------------------------------------------- software
 
 
-def dependency_versions(packages: Sequence[str] = DEFAULT_PACKAGES) -> dict[str, str]:
-    """Versions of Python and of installed distributions.
-
-    Parameters
-    ----------
-    packages : sequence of str
-        Distribution (pip) names.
-
-    Returns
-    -------
-    dict of str to str
-        ``Python`` first, then each package in order (``"not installed"`` when
-        absent).
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"Python": platform.python_version()}
-    for name in packages:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def version_table(versions: Mapping[str, str]) -> pd.DataFrame:
-    """Display table of :func:`dependency_versions`.
+    """Display table of :func:`evidence.pipeline.trail.dependency_versions`.
 
     Parameters
     ----------

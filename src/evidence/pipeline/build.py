@@ -22,17 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from evidence.pipeline.config import BookConfig, render_toc
+from evidence.pipeline.layout import (
+    ANALYSES_DIR,
+    BOOK_ITEMS,
+    BUILD_DIR,
+    BUILD_STAMP,
+    FAILED_BUILD_LOG,
+    HTML_DIR,
+    RESULTS_DIR,
+    TOC_FILE,
+)
 
-__all__ = ["BOOK_ITEMS", "BuildOutcome", "book_digest", "book_sources", "build_book",
+__all__ = ["BuildOutcome", "book_digest", "book_sources", "build_book",
            "copy_book_sources", "parameter_strings", "sync_toc"]
-
-STAMP = ".book-inputs.sha256"
-
-#: The book's sources, relative to its root (``_static``/``_templates`` when present);
-#: :func:`book_sources` adds the Sphinx local extensions and the paths that analysis
-#: parameters name (e.g. ``fixtures_dir: tests/fixtures``).
-BOOK_ITEMS = ("analyses.yml", "_config.yml", "_toc.yml", "book", "notebooks", "data",
-              "_static", "_templates")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class BuildOutcome:
 
 def sync_toc(config: BookConfig) -> bool:
     """Write ``_toc.yml`` from ``analyses.yml`` if it differs; True when written."""
-    path = config.root / "_toc.yml"
+    path = config.root / TOC_FILE
     text = render_toc(config)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
@@ -56,8 +58,8 @@ def sync_toc(config: BookConfig) -> bool:
 
 def book_digest(root: Path) -> str:
     """Hash of every file the HTML build reads."""
-    files = [root / "_config.yml", root / "_toc.yml"]
-    for sub in ("book", "results", "_static", "_ext"):
+    files = [root / "_config.yml", root / TOC_FILE]
+    for sub in ("book", RESULTS_DIR, "_static", "_ext"):
         base = root / sub
         if base.is_dir():
             files += [p for p in base.rglob("*") if p.is_file()]
@@ -83,7 +85,7 @@ def parameter_strings(value: Any) -> list[str]:
 def book_sources(root: Path) -> list[str]:
     """Every path (relative to ``root``) the analyses and the HTML build read.
 
-    :data:`BOOK_ITEMS`, the ``sphinx.local_extensions`` directories of
+    :data:`evidence.pipeline.layout.BOOK_ITEMS`, the ``sphinx.local_extensions`` directories of
     ``_config.yml``, and analysis parameters of ``analyses.yml`` that name an
     existing file or directory inside the book.
     """
@@ -113,7 +115,7 @@ def copy_book_sources(dest: Path, src: Path) -> Path:
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         elif path.is_file():
             shutil.copy2(path, dest / name)
-    for executed in (dest / "book" / "analyses").glob("*.ipynb"):
+    for executed in (dest / ANALYSES_DIR).glob("*.ipynb"):
         executed.unlink()
     return dest
 
@@ -132,12 +134,12 @@ def _jupyter_book() -> list[str]:
 def build_book(config: BookConfig, *, force: bool = False) -> BuildOutcome:
     """Build ``_build/html`` from the book sources; swap it in only on success."""
     root = config.root
-    out_dir = root / "_build"
-    html = out_dir / "html"
+    out_dir = root / BUILD_DIR
+    html = root / HTML_DIR
     index = html / "index.html"
     sync_toc(config)
     digest = book_digest(root)
-    stamp = out_dir / STAMP
+    stamp = root / BUILD_STAMP
     if (not force and index.is_file() and stamp.is_file()
             and stamp.read_text(encoding="utf-8").strip() == digest):
         return BuildOutcome("up to date", index)
@@ -150,9 +152,9 @@ def build_book(config: BookConfig, *, force: bool = False) -> BuildOutcome:
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env,
                               check=False)
         log = proc.stdout + proc.stderr
-        new_html = staging / "_build" / "html"
+        new_html = staging / HTML_DIR
         if proc.returncode != 0 or not (new_html / "index.html").is_file():
-            (out_dir / "last-failed-build.log").write_text(log, encoding="utf-8")
+            (root / FAILED_BUILD_LOG).write_text(log, encoding="utf-8")
             return BuildOutcome("failed", index, log)
         old = None
         if html.exists():
@@ -162,7 +164,7 @@ def build_book(config: BookConfig, *, force: bool = False) -> BuildOutcome:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         stamp.write_text(digest + "\n", encoding="utf-8")
-        (out_dir / "last-failed-build.log").unlink(missing_ok=True)
+        (root / FAILED_BUILD_LOG).unlink(missing_ok=True)
         return BuildOutcome("built", index, log)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -27,7 +27,7 @@ def _load_config(args: argparse.Namespace):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check the registry; print every problem as FILE:LINE: column: reason."""
-    from evidence.registry.store import validate
+    from evidence.registry import validate
 
     problems = validate(args.data)
     for p in problems:
@@ -81,7 +81,7 @@ def _read_pool_csv(path: str) -> tuple[list[str], list[int], list[int]]:
 
 def cmd_pool(args: argparse.Namespace) -> int:
     """Pool single proportions from a CSV (study,events,total); print JSON."""
-    from evidence.pipeline.context import pool_proportions
+    from evidence.stats.proportions import pool_proportions
 
     try:
         ids, xi, ni = _read_pool_csv(args.csv)
@@ -113,8 +113,8 @@ def _print_run_report(report) -> None:
 
 def _run(args: argparse.Namespace) -> tuple[int, object]:
     from evidence.pipeline.config import ConfigError
-    from evidence.registry.store import RegistryError
     from evidence.pipeline.runner import run_analyses
+    from evidence.registry import RegistryError
 
     try:
         config = _load_config(args)

@@ -11,11 +11,14 @@ contents cannot drift apart.
 from __future__ import annotations
 
 import ast
+import graphlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from evidence.pipeline.layout import executed_notebook, result_json, template_file
 
 __all__ = [
     "RUNNER_PARAMETERS",
@@ -98,12 +101,12 @@ class Analysis:
     @property
     def notebook(self) -> str:
         """Path of the executed notebook, relative to the book root."""
-        return f"book/analyses/{self.id}.ipynb"
+        return executed_notebook(self.id)
 
     @property
     def result(self) -> str:
         """Path of the result JSON, relative to the book root."""
-        return f"results/{self.id}.json"
+        return result_json(self.id)
 
 
 @dataclass(frozen=True)
@@ -135,19 +138,7 @@ class BookConfig:
 
     def template_path(self, template: str) -> Path:
         """File of a template."""
-        return self.root / "notebooks" / f"{template}.ipynb"
-
-    def ordered(self) -> list[list[Analysis]]:
-        """Analyses in dependency waves: each wave only needs earlier waves."""
-        done: set[str] = set()
-        pending = list(self.analyses)
-        waves: list[list[Analysis]] = []
-        while pending:
-            wave = [a for a in pending if set(a.after) <= done]
-            waves.append(wave)
-            done |= {a.id for a in wave}
-            pending = [a for a in pending if a.id not in done]
-        return waves
+        return self.root / template_file(template)
 
 
 def read_template_parameters(path: Path) -> dict[str, TemplateParameter]:
@@ -415,15 +406,11 @@ def load_config(root: str | Path = ".", path: str | Path | None = None) -> BookC
 
 
 def _check_acyclic(config: BookConfig, places: _Places) -> None:
-    done: set[str] = set()
-    pending = {a.id: set(a.after) for a in config.analyses}
-    while pending:
-        ready = [i for i, deps in pending.items() if deps <= done]
-        if not ready:
-            raise places.fail(("analyses",), f"'after' forms a cycle among {sorted(pending)}")
-        done |= set(ready)
-        for i in ready:
-            del pending[i]
+    try:
+        graphlib.TopologicalSorter({a.id: a.after for a in config.analyses}).prepare()
+    except graphlib.CycleError as exc:
+        cycle = sorted(set(exc.args[1]))
+        raise places.fail(("analyses",), f"'after' forms a cycle among {cycle}") from None
 
 
 def render_toc(config: BookConfig) -> str:

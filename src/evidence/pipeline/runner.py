@@ -15,41 +15,35 @@ executed notebook, with the traceback, goes to ``_build/failed/<id>.ipynb``.
 
 from __future__ import annotations
 
-import hashlib
+import graphlib
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evidence.pipeline.config import Analysis, BookConfig
-from evidence.registry.store import CACHE_ENV
+from evidence.pipeline.layout import (
+    ANALYSES_DIR,
+    CACHE_DIR,
+    CACHE_ENV,
+    RESULTS_DIR,
+    failed_notebook,
+    result_csv,
+    result_json,
+    stamp_file,
+)
+from evidence.pipeline.trail import library_digest, read_digest
+from evidence.pipeline.trail import sha256 as _sha256
 
-__all__ = ["RunOutcome", "RunReport", "library_digest", "run_analyses", "stamp_key"]
+__all__ = ["RunOutcome", "RunReport", "run_analyses", "stamp_key"]
 
-CACHE_DIR = ".evidence-cache"
 _KERNEL_START_RACE = "Kernel died before replying to kernel_info"
-FAILED_DIR = "_build/failed"
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def library_digest() -> str:
-    """Hash of every source file of the installed ``evidence`` package."""
-    pkg = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(pkg.rglob("*.py")):
-        h.update(path.relative_to(pkg).as_posix().encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def stamp_key(config: BookConfig, analysis: Analysis, lib: str) -> dict[str, str]:
@@ -93,10 +87,8 @@ class RunReport:
 def _stale_reason(config: BookConfig, analysis: Analysis, key: dict[str, str],
                   data_dir: Path, registry: Any) -> str | None:
     """Why the analysis must run, or None when its stamp is current."""
-    from evidence.pipeline.context import read_digest
-
     root = config.root
-    stamp_path = root / CACHE_DIR / f"{analysis.id}.json"
+    stamp_path = root / stamp_file(analysis.id)
     try:
         stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -147,7 +139,7 @@ def _finish_notebook(path: Path, analysis: Analysis, root: Path) -> None:
     first_md.source = "\n".join(lines)
     links = [f"{{download}}`executed notebook <{analysis.id}.ipynb>`",
              f"{{download}}`results (JSON) <../../results/{analysis.id}.json>`"]
-    if (root / "results" / f"{analysis.id}.csv").is_file():
+    if (root / result_csv(analysis.id)).is_file():
         links.append(f"{{download}}`study table (CSV) <../../results/{analysis.id}.csv>`")
     downloads = nbformat.v4.new_markdown_cell(
         "```{admonition} Downloads\n:class: tip\n" + " · ".join(links) + "\n```")
@@ -168,7 +160,7 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
     start = time.perf_counter()
     rootp = Path(root)
     out = rootp / analysis.notebook
-    results = [rootp / "results" / f"{analysis.id}{ext}" for ext in (".json", ".csv")]
+    results = [rootp / result_json(analysis.id), rootp / result_csv(analysis.id)]
     backup = {p: p.read_bytes() for p in results if p.is_file()}
     for p in results:
         p.unlink(missing_ok=True)
@@ -176,7 +168,7 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
     os.close(fd)
     tmp = Path(tmp_name)
     params = {**analysis.parameters, "analysis_id": analysis.id,
-              "data_dir": data_dir, "results_dir": "results"}
+              "data_dir": data_dir, "results_dir": RESULTS_DIR}
 
     def execute() -> None:
         # the kernel inherits this process's environment: point it at the registry the
@@ -216,7 +208,7 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
             p.unlink(missing_ok=True)
         for p, data in backup.items():
             p.write_bytes(data)
-        failed = rootp / FAILED_DIR / f"{analysis.id}.ipynb"
+        failed = rootp / failed_notebook(analysis.id)
         failed.parent.mkdir(parents=True, exist_ok=True)
         if tmp.is_file():
             shutil.move(tmp, failed)
@@ -236,18 +228,16 @@ def _describe_error(exc: BaseException) -> str:
 
 def _write_stamp(config: BookConfig, analysis: Analysis, key: dict[str, str],
                  data_dir: Path, registry: Any) -> None:
-    from evidence.pipeline.context import read_digest
-
     root = config.root
     result = json.loads((root / analysis.result).read_text(encoding="utf-8"))
     reads = [{"query": q, "digest": read_digest(registry, q, root)}
              for q in result.get("inputs", [])]
     outputs = [analysis.notebook, analysis.result]
-    if (root / "results" / f"{analysis.id}.csv").is_file():
-        outputs.append(f"results/{analysis.id}.csv")
+    if (root / result_csv(analysis.id)).is_file():
+        outputs.append(result_csv(analysis.id))
     stamp = {**key, "data_dir": str(data_dir), "reads": reads,
              "outputs": {rel: _sha256((root / rel).read_bytes()) for rel in outputs}}
-    path = root / CACHE_DIR / f"{analysis.id}.json"
+    path = root / stamp_file(analysis.id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stamp, indent=1, sort_keys=True), encoding="utf-8")
 
@@ -296,19 +286,37 @@ def run_analyses(config: BookConfig, *, data_dir: str | Path = "data",
     if selected:
         for aid in selected:
             config.get(aid)
-    (root / "book" / "analyses").mkdir(parents=True, exist_ok=True)
-    (root / "results").mkdir(exist_ok=True)
+    (root / ANALYSES_DIR).mkdir(parents=True, exist_ok=True)
+    (root / RESULTS_DIR).mkdir(exist_ok=True)
     lib = library_digest()
     report = RunReport()
     failed_ids: set[str] = set()
+    order = {a.id: i for i, a in enumerate(config.analyses)}
     total = sum(1 for a in config.analyses if selected is None or a.id in selected)
     bar = tqdm(total=total, desc="analyses", unit="nb", disable=not progress, file=sys.stderr)
+    # each analysis starts as soon as the analyses it reads ('after') are done, not in waves
+    graph = graphlib.TopologicalSorter({a.id: a.after for a in config.analyses})
+    graph.prepare()
     pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    running: dict[Future[RunOutcome], tuple[Analysis, dict[str, str], str]] = {}
+
+    def finish(a: Analysis, key: dict[str, str], reason: str, outcome: RunOutcome) -> None:
+        outcome.reason = reason
+        if outcome.status == "failed":
+            failed_ids.add(a.id)
+        else:
+            _write_stamp(config, a, key, Path(data_rel), registry)
+        report.outcomes.append(outcome)
+        bar.set_postfix_str(a.id)
+        bar.update()
+        graph.done(a.id)
+
     try:
-        for wave in config.ordered():
-            todo: list[tuple[Analysis, dict[str, str], str]] = []
-            for a in wave:
+        while graph.is_active():
+            for aid in sorted(graph.get_ready(), key=order.__getitem__):
+                a = config.get(aid)
                 if selected is not None and a.id not in selected:
+                    graph.done(aid)
                     continue
                 blocked = [d for d in a.after if d in failed_ids]
                 if blocked:
@@ -316,6 +324,7 @@ def run_analyses(config: BookConfig, *, data_dir: str | Path = "data",
                     report.outcomes.append(RunOutcome(
                         a.id, "failed", error=f"not run: depends on failed {blocked}"))
                     bar.update()
+                    graph.done(aid)
                     continue
                 key = stamp_key(config, a, lib)
                 reason = "forced" if force or selected else _stale_reason(
@@ -323,33 +332,22 @@ def run_analyses(config: BookConfig, *, data_dir: str | Path = "data",
                 if reason is None:
                     report.outcomes.append(RunOutcome(a.id, "skipped", reason="up to date"))
                     bar.update()
+                    graph.done(aid)
                     continue
-                todo.append((a, key, reason))
-            if pool is None:
-                results = []
-                for a, _, _ in todo:
-                    bar.set_postfix_str(a.id)
-                    results.append(_execute(str(root), a, str(config.template_path(a.template)),
-                                            data_rel))
-                    bar.update()
-            else:
-                futures = {pool.submit(_execute, str(root), a, str(config.template_path(
-                    a.template)), data_rel): a.id for a, _, _ in todo}
-                done: dict[str, RunOutcome] = {}
-                for fut in as_completed(futures):
-                    done[futures[fut]] = fut.result()
-                    bar.set_postfix_str(futures[fut])
-                    bar.update()
-                results = [done[a.id] for a, _, _ in todo]
-            for (a, key, reason), outcome in zip(todo, results, strict=True):
-                outcome.reason = reason
-                if outcome.status == "failed":
-                    failed_ids.add(a.id)
+                template = str(config.template_path(a.template))
+                if pool is None:
+                    finish(a, key, reason, _execute(str(root), a, template, data_rel))
                 else:
-                    _write_stamp(config, a, key, Path(data_rel), registry)
-                report.outcomes.append(outcome)
+                    running[pool.submit(_execute, str(root), a, template, data_rel)] = (
+                        a, key, reason)
+            if running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: order[running[f][0].id]):
+                    a, key, reason = running.pop(fut)
+                    finish(a, key, reason, fut.result())
     finally:
         bar.close()
         if pool is not None:
             pool.shutdown()
+    report.outcomes.sort(key=lambda o: order[o.analysis_id])
     return report

@@ -31,7 +31,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence.registry.store import _display, _read_table, _Record, _Table
+from evidence.registry.csvfile import Record, Table, display_path, read_table
 
 __all__ = [
     "AuditFinding",
@@ -282,15 +282,15 @@ class _Auditor:
         self.failures: list[AuditFinding] = []
         self.notes: list[AuditFinding] = []
 
-    def fail(self, table: _Table, record: _Record, message: str) -> None:
+    def fail(self, table: Table, record: Record, message: str) -> None:
         self.failures.append(AuditFinding(table.file, record.line,
                                           record.cells.get("study_id", ""), message))
 
-    def note(self, table: _Table, record: _Record, message: str) -> None:
+    def note(self, table: Table, record: Record, message: str) -> None:
         self.notes.append(AuditFinding(table.file, record.line,
                                        record.cells.get("study_id", ""), message))
 
-    def check_quote(self, table: _Table, record: _Record) -> None:
+    def check_quote(self, table: Table, record: Record) -> None:
         source = record.cells.get("source", "")
         quote = normalise_text(record.cells.get("quote", ""))
         if not source:
@@ -313,7 +313,7 @@ class _Auditor:
                       f"quote not found in {source}: the first {n} of {len(quote)} "
                       f"characters match, then {quote[n:n + 40]!r} does not")
 
-    def check_percentages(self, table: _Table, record: _Record) -> None:
+    def check_percentages(self, table: Table, record: Record) -> None:
         events = _int_or_none(record.cells.get("events"))
         total = _int_or_none(record.cells.get("total"))
         declared = record.cells.get("source_error", "")
@@ -324,7 +324,7 @@ class _Auditor:
             else:
                 self.fail(table, record, message)
 
-    def check_derivation(self, table: _Table, record: _Record,
+    def check_derivation(self, table: Table, record: Record,
                          columns: tuple[str, ...]) -> None:
         """Note counts that the quote does not state while ``derived`` is empty."""
         if record.cells.get("derived", ""):
@@ -337,7 +337,7 @@ class _Auditor:
             self.note(table, record, f"`derived` is empty but the quote does not state "
                                      f"{' and '.join(missing)} as a number")
 
-    def alternatives(self, table: _Table, name: str) -> None:
+    def alternatives(self, table: Table, name: str) -> None:
         keys = _KEYS[name]
         primary: dict[tuple[str, ...], int] = {}
         for record in table.records:
@@ -352,8 +352,8 @@ class _Auditor:
             self.note(table, record, f"alternative reading ({values}; {where}): "
                                      f"{record.cells.get('note', '') or '(no note)'}")
 
-    def margins(self, table: _Table) -> None:
-        groups: dict[tuple[str, str], dict[tuple[str, str], tuple[int, _Record]]] = {}
+    def margins(self, table: Table) -> None:
+        groups: dict[tuple[str, str], dict[tuple[str, str], tuple[int, Record]]] = {}
         for record in table.records:
             count = _int_or_none(record.cells.get("count"))
             if _use(record) != "primary" or count is None:
@@ -364,8 +364,8 @@ class _Auditor:
         for cells in groups.values():
             self._check_group(table, cells)
 
-    def _check_group(self, table: _Table,
-                     cells: dict[tuple[str, str], tuple[int, _Record]]) -> None:
+    def _check_group(self, table: Table,
+                     cells: dict[tuple[str, str], tuple[int, Record]]) -> None:
         real = _REAL_CATEGORIES
         lines = {
             **{(c, "any"): [(c, t) for t in real] for c in real},
@@ -395,9 +395,9 @@ class _Auditor:
             self._compare(table, record, value, parts, cells,
                           f"margin {margin[0]}->{margin[1]}")
 
-    def _compare(self, table: _Table, record: _Record, value: int,
+    def _compare(self, table: Table, record: Record, value: int,
                  parts: list[tuple[str, str]],
-                 cells: dict[tuple[str, str], tuple[int, _Record]], what: str) -> None:
+                 cells: dict[tuple[str, str], tuple[int, Record]], what: str) -> None:
         total = sum(cells[p][0] for p in parts)
         if total != value:
             terms = " + ".join(f"{cells[p][0]} ({p[0]}->{p[1]})" for p in parts)
@@ -405,7 +405,7 @@ class _Auditor:
                       f"{what}: the parts sum to {total} = {terms}, but the row says {value}")
 
 
-def _use(record: _Record) -> str:
+def _use(record: Record) -> str:
     return record.cells.get("use", "") or "primary"
 
 
@@ -413,7 +413,7 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _row_values(name: str, record: _Record) -> str:
+def _row_values(name: str, record: Record) -> str:
     cells = record.cells
     if name == "outcomes.csv":
         return (f"{cells.get('outcome', '')} {cells.get('events', '')}/"
@@ -457,7 +457,7 @@ def audit_sources(data_dir: str | os.PathLike[str],
         path = data_dir / name
         if name != "outcomes.csv" and not path.exists():
             continue
-        table, problems = _read_table(path, _display(data_dir, name))
+        table, problems = read_table(path, display_path(data_dir, name))
         for problem in problems:
             auditor.failures.append(AuditFinding(problem.file, problem.line, "",
                                                  f"cannot read: {problem.message}"))
@@ -471,7 +471,7 @@ def audit_sources(data_dir: str | os.PathLike[str],
         auditor.alternatives(table, name)
         if name == "transitions.csv":
             auditor.margins(table)
-    order = {_display(data_dir, name): i for i, name in enumerate(_AUDITED_FILES)}
+    order = {display_path(data_dir, name): i for i, name in enumerate(_AUDITED_FILES)}
 
     def key(finding: AuditFinding) -> tuple[int, int]:
         return order.get(finding.file, len(order)), finding.line

@@ -25,16 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from evidence.stats.checks import check_probability
 from evidence.stats.results import jsonable
 
 __all__ = ["NNS", "AHernDesign", "ahern", "number_needed_to_screen", "patients_to_screen"]
-
-
-def _check_prob(name: str, value: float) -> float:
-    value = float(value)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -106,10 +100,10 @@ def ahern(p0: float, p1: float, alpha: float = 0.05, beta: float = 0.20,
     """
     from scipy.special import bdtrc  # bdtrc(k, n, p) = P(X > k)
 
-    p0 = _check_prob("p0", p0)
-    p1 = _check_prob("p1", p1)
-    alpha = _check_prob("alpha", alpha)
-    beta = _check_prob("beta", beta)
+    p0 = check_probability("p0", p0)
+    p1 = check_probability("p1", p1)
+    alpha = check_probability("alpha", alpha)
+    beta = check_probability("beta", beta)
     if not p0 < p1:
         raise ValueError(f"p1 must exceed p0 (got p0={p0}, p1={p1})")
     if isinstance(n_max, bool) or int(n_max) != n_max or n_max < 1:

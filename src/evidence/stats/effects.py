@@ -36,13 +36,17 @@ from typing import Any
 
 import numpy as np
 
+from evidence.stats.checks import check_counts, check_level, check_study_ids, critical_value
 from evidence.stats.results import EffectSizes
+from evidence.stats.vocabulary import (
+    ESCALC_MEASURES,
+    NO_ADD_BY_DEFAULT,
+    PROPORTION_MEASURES,
+    check_measure,
+    check_to,
+)
 
 __all__ = [
-    "MEASURES",
-    "PROPORTION_MEASURES",
-    "TWO_GROUP_MEASURES",
-    "ZERO_HANDLING",
     "escalc",
     "hazard_ratios",
     "log_hr_from_ci",
@@ -51,34 +55,6 @@ __all__ = [
     "subset_studies",
 ]
 
-PROPORTION_MEASURES: tuple[str, ...] = ("PLO", "PFT", "PAS", "PR")
-TWO_GROUP_MEASURES: tuple[str, ...] = ("RR", "OR", "RD")
-MEASURES: tuple[str, ...] = PROPORTION_MEASURES + TWO_GROUP_MEASURES
-ZERO_HANDLING: tuple[str, ...] = ("all", "only0", "if0all", "none")
-_NO_ADD_BY_DEFAULT = ("PAS", "PFT")
-
-
-def _counts(name: str, values: Any) -> np.ndarray:
-    """A 1-D float array of non-negative whole numbers, or ValueError naming ``name``."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: counts must be numeric ({exc})") from None
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D sequence of counts, got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(f"{name}: missing or non-finite count at position(s) "
-                         f"{np.flatnonzero(bad).tolist()}")
-    if (arr < 0).any():
-        raise ValueError(f"{name}: counts must be >= 0; negative at position(s) "
-                         f"{np.flatnonzero(arr < 0).tolist()}")
-    if (arr != np.round(arr)).any():
-        raise ValueError(f"{name}: counts must be whole numbers; not at position(s) "
-                         f"{np.flatnonzero(arr != np.round(arr)).tolist()}")
-    return arr
 
 
 def _same_length(arrays: dict[str, np.ndarray]) -> int:
@@ -87,15 +63,6 @@ def _same_length(arrays: dict[str, np.ndarray]) -> int:
         raise ValueError("supplied data vectors are not all of the same length: "
                          + ", ".join(f"{n}={m}" for n, m in lengths.items()))
     return next(iter(lengths.values()))
-
-
-def _ids(study_ids: Sequence[Any] | None, k: int) -> tuple[str, ...]:
-    if study_ids is None:
-        return tuple(f"study {i + 1}" for i in range(k))
-    ids = tuple(str(s) for s in study_ids)
-    if len(ids) != k:
-        raise ValueError(f"study_ids has {len(ids)} entries for {k} studies")
-    return ids
 
 
 def _zero_mask(has_zero: np.ndarray, to: str, add: float) -> np.ndarray:
@@ -159,12 +126,10 @@ def escalc(measure: str, *, xi: Any = None, ni: Any = None, ai: Any = None, bi: 
         Unknown ``measure``/``to``, missing inputs, unequal lengths, counts that are
         negative, not whole, or larger than their group size, group sizes of 0.
     """
-    if measure not in MEASURES:
-        raise ValueError(f"unknown measure {measure!r}; allowed: {', '.join(MEASURES)}")
-    if to not in ZERO_HANDLING:
-        raise ValueError(f"unknown to={to!r}; allowed: {', '.join(ZERO_HANDLING)}")
+    check_measure(measure, ESCALC_MEASURES)
+    check_to(to)
     if add is None:
-        add = 0.0 if measure in _NO_ADD_BY_DEFAULT else 0.5
+        add = 0.0 if measure in NO_ADD_BY_DEFAULT else 0.5
     add = float(add)
     if not np.isfinite(add) or add < 0:
         raise ValueError(f"add must be a finite number >= 0, got {add!r}")
@@ -177,10 +142,10 @@ def _escalc_proportion(measure: str, xi: Any, ni: Any, add: float, to: str,
                        study_ids: Sequence[Any] | None) -> EffectSizes:
     if xi is None or ni is None:
         raise ValueError(f"measure {measure!r} needs xi (events) and ni (sample sizes)")
-    x = _counts("xi", xi)
-    n = _counts("ni", ni)
+    x = check_counts("xi", xi)
+    n = check_counts("ni", ni)
     k = _same_length({"xi": x, "ni": n})
-    ids = _ids(study_ids, k)
+    ids = check_study_ids(study_ids, k)
     if (n <= 0).any():
         raise ValueError(f"ni: group sizes must be > 0; not at position(s) "
                          f"{np.flatnonzero(n <= 0).tolist()}")
@@ -217,12 +182,12 @@ def _escalc_two_group(measure: str, ai: Any, bi: Any, ci: Any, di: Any, n1i: Any
                       study_ids: Sequence[Any] | None) -> EffectSizes:
     if ai is None or ci is None or (bi is None and n1i is None) or (di is None and n2i is None):
         raise ValueError(f"measure {measure!r} needs ai and ci, plus bi or n1i and di or n2i")
-    arrays = {"ai": _counts("ai", ai), "ci": _counts("ci", ci)}
+    arrays = {"ai": check_counts("ai", ai), "ci": check_counts("ci", ci)}
     for name, val in (("bi", bi), ("di", di), ("n1i", n1i), ("n2i", n2i)):
         if val is not None:
-            arrays[name] = _counts(name, val)
+            arrays[name] = check_counts(name, val)
     k = _same_length(arrays)
-    ids = _ids(study_ids, k)
+    ids = check_study_ids(study_ids, k)
     a, c = arrays["ai"], arrays["ci"]
     for cell, size, event in (("bi", "n1i", "ai"), ("di", "n2i", "ci")):
         if size in arrays:
@@ -310,15 +275,6 @@ def _positive(name: str, values: Any) -> np.ndarray:
     return arr
 
 
-def _z_crit(level: float) -> float:
-    from scipy.special import ndtri
-
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    return float(-ndtri((1.0 - level) / 2.0))
-
-
 def log_hr_from_ci(estimate: Any, ci_lower: Any, ci_upper: Any,
                    level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Log hazard ratio and its variance from a reported ratio and its confidence interval.
@@ -354,7 +310,7 @@ def log_hr_from_ci(estimate: Any, ci_lower: Any, ci_upper: Any,
     if outside.any():
         raise ValueError(f"estimate outside its confidence interval at position(s) "
                          f"{np.flatnonzero(outside).tolist()}")
-    se = (np.log(hi) - np.log(lo)) / (2.0 * _z_crit(level))
+    se = (np.log(hi) - np.log(lo)) / (2.0 * critical_value(level))
     return np.log(hr), se ** 2
 
 
@@ -433,7 +389,7 @@ def hazard_ratios(estimates: Any, ci_lower: Any = None, ci_upper: Any = None,
 
     lo, hi, p = optional("ci_lower", ci_lower), optional("ci_upper", ci_upper), optional(
         "p_values", p_values)
-    ids = _ids(study_ids, k)
+    ids = check_study_ids(study_ids, k)
     use_ci = np.isfinite(lo) & np.isfinite(hi)
     use_p = ~use_ci & np.isfinite(p)
     missing = ~use_ci & ~use_p
@@ -478,11 +434,9 @@ def proportion_ci(xi: Any, ni: Any, method: str = "clopper-pearson",
     methods = {"clopper-pearson": clopper_pearson, "wilson": wilson}
     if method not in methods:
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(methods)}")
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    x = _counts("xi", xi)
-    n = _counts("ni", ni)
+    level = check_level(level)
+    x = check_counts("xi", xi)
+    n = check_counts("ni", ni)
     _same_length({"xi": x, "ni": n})
     if (n <= 0).any():
         raise ValueError("ni: group sizes must be > 0")

@@ -29,9 +29,9 @@ metafor 3.8-1 ``rma.glmm(measure="PLO", xi, ni)``, which calls
 * ``loglik`` is metafor's ``logLik()``: the saturated log-likelihood minus half of
   lme4's ``deviance()`` (the conditional deviance at the modes).
 
-Beyond metafor: :func:`glmm_leave_one_out` and :func:`glmm_cumulative` refit the
-model on subsets (metafor 3.8-1 has ``leave1out``/``cumul`` only for ``rma.uni``,
-``rma.mh`` and ``rma.peto``).
+Beyond metafor: :func:`glmm_fitter` lets :func:`evidence.stats.sensitivity.leave_one_out`
+and :func:`~evidence.stats.sensitivity.cumulative` refit the model on subsets (metafor 3.8-1
+has ``leave1out``/``cumul`` only for ``rma.uni``, ``rma.mh`` and ``rma.peto``).
 
 References
 ----------
@@ -46,25 +46,25 @@ J Stat Softw 36(3).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
-from evidence.stats.pooling import ConvergenceError
-from evidence.stats.results import MetaResult, check_level, jsonable
-
-if TYPE_CHECKING:
-    import pandas as pd
+from evidence.stats.checks import (
+    ConvergenceError,
+    check_count_pairs,
+    check_level,
+    check_study_ids,
+)
+from evidence.stats.results import EffectSizes, MetaResult, jsonable
 
 __all__ = [
     "ConvergenceError",
     "GlmmHeterogeneity",
-    "GlmmSequence",
-    "glmm_cumulative",
+    "glmm_fitter",
     "glmm_heterogeneity",
-    "glmm_leave_one_out",
     "rma_glmm",
 ]
 
@@ -81,36 +81,6 @@ _TAU_UPPER = (10.0, 40.0)  # search bounds for tau (logit scale), widened once
 
 # --------------------------------------------------------------------------------------
 # input checks
-
-
-def _check_counts(xi: Any, ni: Any) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(xi, dtype=float)
-    n = np.asarray(ni, dtype=float)
-    if x.ndim != 1 or n.ndim != 1:
-        raise ValueError("xi and ni must be one-dimensional")
-    if x.shape != n.shape:
-        raise ValueError(f"xi and ni differ in length ({x.size} vs {n.size})")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(n))):
-        raise ValueError("xi and ni must be finite (no missing values)")
-    if np.any(x != np.round(x)) or np.any(n != np.round(n)):
-        raise ValueError("xi and ni must be whole numbers of patients")
-    if np.any(n <= 0):
-        raise ValueError("every ni must be positive")
-    if np.any(x < 0) or np.any(x > n):
-        raise ValueError("every xi must satisfy 0 <= xi <= ni")
-    return x, n
-
-
-def _check_ids(study_ids: Sequence[Any] | None, k: int) -> tuple[str, ...]:
-    if study_ids is None:
-        return tuple(str(i + 1) for i in range(k))
-    ids = tuple(str(s) for s in study_ids)
-    if len(ids) != k:
-        raise ValueError(f"study_ids has {len(ids)} entries for {k} studies")
-    if len(set(ids)) != k:
-        raise ValueError("study_ids must be unique")
-    return ids
-
 
 
 def _check_nagq(nagq: int) -> int:
@@ -487,7 +457,7 @@ def glmm_heterogeneity(xi: Any, ni: Any) -> GlmmHeterogeneity:
     GlmmHeterogeneity
         Both tests on ``k - 1`` degrees of freedom and the two log-likelihoods.
     """
-    x, n = _check_counts(xi, ni)
+    x, n = check_count_pairs(xi, ni)
     if x.size < 2:
         raise ValueError("heterogeneity tests need k >= 2 studies")
     return _heterogeneity(x, n)
@@ -552,9 +522,9 @@ def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
 
     from evidence.stats.transforms import back_transform_name
 
-    x, n = _check_counts(xi, ni)
+    x, n = check_count_pairs(xi, ni)
     k = x.size
-    ids = _check_ids(study_ids, k)
+    ids = check_study_ids(study_ids, k, unique=True)
     level = check_level(level)
     nagq = _check_nagq(nagq)
     if k < 2:
@@ -611,170 +581,27 @@ def _fit(x: np.ndarray, n: np.ndarray, nagq: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------
-# leave-one-out and cumulative refits
+# refits
 
 
-@dataclass(frozen=True)
-class GlmmSequence:
-    """A sequence of GLMM refits (leave-one-out or cumulative).
-
-    Row ``j`` is the fit without study ``study_ids[j]`` (``kind="leave_one_out"``) or
-    with the studies up to and including ``study_ids[j]`` (``kind="cumulative"``).
-    Rows whose subset cannot be fitted (``k < 2``, or no finite estimate) are NaN.
-
-    Attributes
-    ----------
-    kind : str
-        ``"leave_one_out"`` or ``"cumulative"``.
-    study_ids : tuple of str
-        The omitted (leave-one-out) or added (cumulative) study of each row.
-    k : numpy.ndarray
-        Number of studies in each fit.
-    estimate, se, zval, pval, ci_lower, ci_upper : numpy.ndarray
-        ``mu`` on the logit scale with its Wald z test and CI.
-    tau2, i2 : numpy.ndarray
-        Between-study variance and I2 (percent).
-    q, q_pvalue : numpy.ndarray
-        Wald-type heterogeneity test (``QE.Wld``).
-    prop, prop_ci_lower, prop_ci_upper : numpy.ndarray
-        The estimate and CI back-transformed to proportions.
-    level : float
-        Confidence level.
-    notes : tuple of str
-        Why rows are missing, if any are.
-    """
-
-    kind: str
-    study_ids: tuple[str, ...]
-    k: np.ndarray
-    estimate: np.ndarray
-    se: np.ndarray
-    zval: np.ndarray
-    pval: np.ndarray
-    ci_lower: np.ndarray
-    ci_upper: np.ndarray
-    tau2: np.ndarray
-    i2: np.ndarray
-    q: np.ndarray
-    q_pvalue: np.ndarray
-    prop: np.ndarray
-    prop_ci_lower: np.ndarray
-    prop_ci_upper: np.ndarray
-    level: float = 0.95
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def summary_frame(self) -> pd.DataFrame:
-        """One row per refit, indexed by the omitted or added study."""
-        import pandas as pd
-
-        name = "omitted" if self.kind == "leave_one_out" else "added"
-        cols = ("k", "estimate", "se", "zval", "pval", "ci_lower", "ci_upper", "tau2",
-                "i2", "q", "q_pvalue", "prop", "prop_ci_lower", "prop_ci_upper")
-        frame = pd.DataFrame({c: getattr(self, c) for c in cols},
-                             index=pd.Index(list(self.study_ids), name=name))
-        return frame
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary of the fields."""
-        return jsonable(asdict(self))
-
-
-_SEQ_FIELDS = ("estimate", "se", "zval", "pval", "ci_lower", "ci_upper", "tau2", "i2", "q",
-               "q_pvalue")
-
-
-def _sequence(kind: str, x: np.ndarray, n: np.ndarray, ids: tuple[str, ...],
-              subsets: list[np.ndarray], level: float, nagq: int) -> GlmmSequence:
-    rows: dict[str, list[float]] = {f: [] for f in _SEQ_FIELDS}
-    notes: list[str] = []
-    for label, idx in zip(ids, subsets, strict=True):
-        try:
-            res = rma_glmm(x[idx], n[idx], study_ids=[ids[i] for i in idx], level=level,
-                           nagq=nagq)
-            vals = {f: float(getattr(res, f)) for f in _SEQ_FIELDS}
-        except (ValueError, ConvergenceError) as exc:
-            vals = dict.fromkeys(_SEQ_FIELDS, math.nan)
-            notes.append(f"{label}: not fitted ({exc})")
-        for f in _SEQ_FIELDS:
-            rows[f].append(vals[f])
-    arr = {f: np.asarray(v, dtype=float) for f, v in rows.items()}
-    return GlmmSequence(
-        kind=kind, study_ids=ids, k=np.asarray([idx.size for idx in subsets]), **arr,
-        prop=_ilogit(arr["estimate"]), prop_ci_lower=_ilogit(arr["ci_lower"]),
-        prop_ci_upper=_ilogit(arr["ci_upper"]), level=level, notes=tuple(notes))
-
-
-def _ilogit(v: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * v))
-
-
-def glmm_leave_one_out(xi: Any, ni: Any, study_ids: Sequence[Any], *, level: float = 0.95,
-                       nagq: int = 7) -> GlmmSequence:
-    """Refit :func:`rma_glmm` leaving out each study in turn.
+def glmm_fitter(*, level: float = 0.95, nagq: int = 7) -> Callable[[EffectSizes], MetaResult]:
+    """The GLMM as a ``fitter`` for :func:`evidence.stats.sensitivity.leave_one_out` and
+    :func:`~evidence.stats.sensitivity.cumulative`: it refits :func:`rma_glmm` to the
+    ``xi``/``ni`` of each subset (the counts as given, before any zero-cell correction).
 
     Parameters
     ----------
-    xi, ni : array_like of int
-        Events and sample sizes.
-    study_ids : sequence of str
-        Study labels (unique); row ``j`` of the result omits ``study_ids[j]``.
     level : float
         Confidence level.
     nagq : int
         Quadrature points (lme4's ``nAGQ``).
-
-    Returns
-    -------
-    GlmmSequence
-        ``kind="leave_one_out"``; rows that cannot be fitted (fewer than 2 studies
-        left, or no finite estimate) are NaN and explained in ``notes``.
     """
-    x, n = _check_counts(xi, ni)
-    ids = _check_ids(study_ids, x.size)
     level = check_level(level)
     nagq = _check_nagq(nagq)
-    everyone = np.arange(x.size)
-    subsets = [everyone[everyone != j] for j in range(x.size)]
-    return _sequence("leave_one_out", x, n, ids, subsets, level, nagq)
 
+    def fit(sub: EffectSizes) -> MetaResult:
+        if sub.xi is None or sub.ni is None:
+            raise ValueError("the GLMM refits counts: effect sizes without xi/ni given")
+        return rma_glmm(sub.xi, sub.ni, study_ids=sub.study_ids, level=level, nagq=nagq)
 
-def glmm_cumulative(xi: Any, ni: Any, study_ids: Sequence[Any], order: Sequence[Any] | None = None,
-                    *, level: float = 0.95, nagq: int = 7) -> GlmmSequence:
-    """Cumulative meta-analysis: refit :func:`rma_glmm` adding one study at a time.
-
-    Parameters
-    ----------
-    xi, ni : array_like of int
-        Events and sample sizes.
-    study_ids : sequence of str
-        Study labels (unique).
-    order : sequence, optional
-        A sort key per study (e.g. publication year); studies are added in
-        increasing order of the key, ties in input order (metafor's ``cumul(order=)``).
-        Default: input order.
-    level : float
-        Confidence level.
-    nagq : int
-        Quadrature points (lme4's ``nAGQ``).
-
-    Returns
-    -------
-    GlmmSequence
-        ``kind="cumulative"``; row ``j`` fits the first ``j + 1`` studies in that
-        order, so the first row (one study) is NaN: the GLMM needs ``k >= 2``.
-    """
-    x, n = _check_counts(xi, ni)
-    ids = _check_ids(study_ids, x.size)
-    level = check_level(level)
-    nagq = _check_nagq(nagq)
-    if order is None:
-        perm = np.arange(x.size)
-    else:
-        key = list(order)
-        if len(key) != x.size:
-            raise ValueError(f"order has {len(key)} entries for {x.size} studies")
-        perm = np.asarray(sorted(range(x.size), key=lambda i: key[i]), dtype=int)
-    x, n = x[perm], n[perm]
-    ids = tuple(ids[i] for i in perm)
-    subsets = [np.arange(j + 1) for j in range(x.size)]
-    return _sequence("cumulative", x, n, ids, subsets, level, nagq)
+    return fit

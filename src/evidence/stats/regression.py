@@ -1,4 +1,4 @@
-"""Meta-regression, subgroup analysis and Egger-type tests, exactly as metafor 3.8-1.
+"""Meta-regression and Egger-type tests, exactly as metafor 3.8-1.
 
 * :func:`rma_mods` is ``rma(yi, vi, mods = ..., method = ...)``: the same estimators,
   numerical procedures and tests as :func:`evidence.stats.pooling.rma` (omnibus ``QM``
@@ -6,9 +6,6 @@
   with ``knha``), residual heterogeneity ``QE``, and metafor's pseudo R^2
   ``max(0, 100 (tau2_RE - tau2) / tau2_RE)`` where ``tau2_RE`` comes from the
   intercept-only model with the same estimator.
-* :func:`subgroup_analysis` fits each subgroup separately and tests the difference
-  between subgroups with a common-effect model fitted to the subgroup estimates
-  (``rma(estimates, sei = se, method = "FE")``): Q-between on (groups - 1) df.
 * :func:`regtest` is metafor's ``regtest``: the ``sei`` (or other predictor) slope in
   a mixed-effects meta-regression (``model="rma"``) or in Egger's weighted linear
   regression (``model="lm"``), with the limit estimate (the intercept, the
@@ -22,33 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from evidence.stats.pooling import (
-    _FE_METHODS,
-    _check_method,
-    _p_t2,
-    _rma_fit,
-    _t_quantile_upper,
-    _usable,
-    _Wls,
-    rma,
-)
-from evidence.stats.results import EffectSizes, MetaResult, check_level
-
-if TYPE_CHECKING:
-    import pandas as pd
+from evidence.stats._rma import Wls, rma_fit, usable
+from evidence.stats.checks import check_level
+from evidence.stats.distributions import norm_quantile_upper, p_t2, t_quantile_upper
+from evidence.stats.results import EffectSizes, Summary
+from evidence.stats.vocabulary import check_method, is_common_effect
 
 __all__ = [
     "MetaRegression",
     "RegtestResult",
-    "SubgroupResult",
     "dummy_code",
     "regtest",
     "rma_mods",
-    "subgroup_analysis",
 ]
 
 _REGTEST_MODELS = ("rma", "lm")
@@ -186,17 +172,15 @@ class MetaRegression:
     study_ids: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def summary_frame(self) -> pd.DataFrame:
+    def summary(self) -> Summary:
         """Coefficient table (one row per coefficient, metafor's layout)."""
-        import pandas as pd
-
         stat = "tval" if self.test == "t" else "zval"
-        return pd.DataFrame({"estimate": self.estimates, "se": self.se, stat: self.zval,
-                             "pval": self.pval, "ci_lower": self.ci_lower,
-                             "ci_upper": self.ci_upper},
-                            index=pd.Index(self.coef_names, name="coefficient"))
+        return Summary("coefficient", self.coef_names,
+                       {"estimate": self.estimates, "se": self.se, stat: self.zval,
+                        "pval": self.pval, "ci_lower": self.ci_lower,
+                        "ci_upper": self.ci_upper})
 
-    def predict(self, newmods: Mapping[str, Any]) -> pd.DataFrame:
+    def predict(self, newmods: Mapping[str, Any]) -> Summary:
         """Predicted effects for moderator values (metafor's ``predict(res, newmods=)``).
 
         Parameters
@@ -206,11 +190,10 @@ class MetaRegression:
 
         Returns
         -------
-        pandas.DataFrame
-            ``pred, se, ci_lower, ci_upper, pi_lower, pi_upper`` on the measure's scale.
+        Summary
+            ``pred, se, ci_lower, ci_upper, pi_lower, pi_upper`` on the measure's scale,
+            one row per set of moderator values.
         """
-        import pandas as pd
-
         mods = [n for n in self.coef_names if n != "intrcpt"]
         missing = sorted(set(mods) - set(newmods))
         extra = sorted(set(newmods) - set(mods))
@@ -224,15 +207,14 @@ class MetaRegression:
         vpred = np.einsum("ij,jk,ik->i", X, self.vcov, X)
         se = np.sqrt(vpred)
         if self.test == "t":
-            crit = _t_quantile_upper((1 - self.level) / 2, float(self.df))
+            crit = t_quantile_upper((1 - self.level) / 2, float(self.df))
         else:
-            from evidence.stats.pooling import _norm_quantile_upper
-
-            crit = _norm_quantile_upper((1 - self.level) / 2)
+            crit = norm_quantile_upper((1 - self.level) / 2)
         half_pi = crit * np.sqrt(vpred + self.tau2)
-        return pd.DataFrame({"pred": pred, "se": se, "ci_lower": pred - crit * se,
-                             "ci_upper": pred + crit * se, "pi_lower": pred - half_pi,
-                             "pi_upper": pred + half_pi})
+        return Summary("row", tuple(range(m)),
+                       {"pred": pred, "se": se, "ci_lower": pred - crit * se,
+                        "ci_upper": pred + crit * se, "pi_lower": pred - half_pi,
+                        "pi_upper": pred + half_pi})
 
 
 def _r2_fe(yi: np.ndarray, vi: np.ndarray, X: np.ndarray) -> float:
@@ -240,7 +222,7 @@ def _r2_fe(yi: np.ndarray, vi: np.ndarray, X: np.ndarray) -> float:
     if np.var(yi) == 0:
         return 0.0
     w = 1.0 / vi
-    fit = _Wls(X, w)
+    fit = Wls(X, w)
     r = fit.resid(yi)
     f = yi - r
     m = np.sum(w * f / np.sum(w))
@@ -288,11 +270,11 @@ def rma_mods(es: EffectSizes, X: Any, method: str = "REML", knha: bool = False,
     evidence.stats.pooling.ConvergenceError
         REML/ML or PM did not converge.
     """
-    _check_method(method)
+    check_method(method)
     level = check_level(level)
     yi_all = np.asarray(es.yi, dtype=float)
     Xf, names, int_incl = _model_matrix(X, yi_all.shape[0], intercept)
-    yi, vi, ok, notes = _usable(es)
+    yi, vi, ok, notes = usable(es)
     row_ok = np.all(np.isfinite(Xf), axis=1)
     if not row_ok[ok].all():
         notes.append(f"{int((~row_ok[ok]).sum())} studies with missing moderators omitted.")
@@ -302,17 +284,17 @@ def rma_mods(es: EffectSizes, X: Any, method: str = "REML", knha: bool = False,
     k, p = Xm.shape
     if k == 0:
         raise ValueError("no studies (k = 0)")
-    fit = _rma_fit(yi, vi, Xm, method=method, knha=knha, level=level, tau2=tau2,
+    fit = rma_fit(yi, vi, Xm, method=method, knha=knha, level=level, tau2=tau2,
                    control=control, int_incl=int_incl)
     notes.extend(fit.notes)
     int_only = p == 1 and int_incl
     r2 = float("nan")
     if not int_only and int_incl:
-        if method in _FE_METHODS:
+        if is_common_effect(method):
             r2 = _r2_fe(yi, vi, Xm)
         else:
             try:
-                fit0 = _rma_fit(yi, vi, np.ones((k, 1)), method=method, knha=knha,
+                fit0 = rma_fit(yi, vi, np.ones((k, 1)), method=method, knha=knha,
                                 level=level, tau2=None, control=control, int_incl=True)
             except (ValueError, RuntimeError) as exc:
                 notes.append(f"R^2 not computed: intercept-only model failed ({exc}).")
@@ -330,121 +312,6 @@ def rma_mods(es: EffectSizes, X: Any, method: str = "REML", knha: bool = False,
         qe_pvalue=fit.qe_pvalue, r2=r2, k=k, p=p, method=method, measure=es.measure,
         test=fit.test, df=None if fit.ddf is None else float(fit.ddf), level=level,
         loglik=fit.loglik, intercept=int_incl, study_ids=ids, notes=tuple(notes))
-
-
-# --------------------------------------------------------------------------- subgroups
-
-
-@dataclass(frozen=True)
-class SubgroupResult:
-    """Separate meta-analyses per subgroup and the test for subgroup differences.
-
-    Attributes
-    ----------
-    groups : tuple of str
-        Subgroup labels in analysis order.
-    results : dict of str to MetaResult
-        One fit per subgroup.
-    single_study : tuple of str
-        Subgroups with k = 1 (reported, flagged: no pooling within them).
-    q_between, q_between_df, q_between_pvalue : float, int, float
-        Q test of a common-effect model fitted to the subgroup estimates and their
-        standard errors (metafor: ``rma(estimates, sei = se, method = "FE")``).
-    """
-
-    groups: tuple[str, ...]
-    results: dict[str, MetaResult]
-    single_study: tuple[str, ...]
-    q_between: float
-    q_between_df: int
-    q_between_pvalue: float
-    method: str
-    measure: str
-    knha: bool = False
-    notes: tuple[str, ...] = ()
-
-    def summary_frame(self) -> pd.DataFrame:
-        """One row per subgroup: k, estimate, CI, PI (model scale and back-transformed),
-        tau2, I2, Q, and the ``single_study`` flag."""
-        import pandas as pd
-
-        rows = []
-        for g in self.groups:
-            r = self.results[g]
-            pb = r.pooled()
-            rows.append({"group": g, "k": r.k, "estimate": r.estimate, "se": r.se,
-                         "ci_lower": r.ci_lower, "ci_upper": r.ci_upper,
-                         "pi_lower": r.pi_lower, "pi_upper": r.pi_upper,
-                         "back_estimate": pb.estimate, "back_ci_lower": pb.ci_lower,
-                         "back_ci_upper": pb.ci_upper, "tau2": r.tau2, "i2": r.i2,
-                         "q": r.q, "q_pvalue": r.q_pvalue,
-                         "single_study": g in self.single_study})
-        return pd.DataFrame(rows).set_index("group")
-
-
-def subgroup_analysis(es: EffectSizes, groups: Sequence[Any], method: str = "REML",
-                      knha: bool = False, *, levels: Sequence[Any] | None = None,
-                      level: float = 0.95,
-                      control: Mapping[str, Any] | None = None) -> SubgroupResult:
-    """Meta-analysis within each subgroup and the Q-between test of their difference.
-
-    Parameters
-    ----------
-    es : EffectSizes
-        All studies.
-    groups : sequence
-        Subgroup of each study.
-    method : str
-        Estimator within subgroups (see :func:`evidence.stats.pooling.rma`).
-    knha : bool
-        Knapp-Hartung within subgroups (their SEs then enter the Q-between test).
-    levels : sequence, optional
-        Subgroup order; default sorted labels (R's factor order).
-    level : float
-        Confidence level.
-    control : dict, optional
-        As :func:`evidence.stats.pooling.rma`.
-
-    Returns
-    -------
-    SubgroupResult
-    """
-    _check_method(method)
-    labels = [str(g) for g in groups]
-    if len(labels) != es.k:
-        raise ValueError(f"groups has {len(labels)} entries for {es.k} studies")
-    lv = [str(v) for v in levels] if levels is not None else sorted(set(labels))
-    unknown = sorted(set(labels) - set(lv))
-    if unknown:
-        raise ValueError(f"groups {unknown} are not among the levels {lv}")
-    from evidence.stats.effects import subset_studies
-
-    arr = np.asarray(labels, dtype=object)
-    results: dict[str, MetaResult] = {}
-    notes: list[str] = []
-    for g in lv:
-        idx = np.flatnonzero(arr == g)
-        if idx.size == 0:
-            notes.append(f"subgroup {g!r} has no studies and was skipped.")
-            continue
-        results[g] = rma(subset_studies(es, idx), method, knha=knha, level=level,
-                         control=control)
-    used = tuple(results)
-    single = tuple(g for g in used if results[g].k == 1)
-    if single:
-        notes.append("single-study subgroups (no pooling within them): " + ", ".join(single))
-    if len(used) >= 2:
-        est = np.array([results[g].estimate for g in used])
-        var = np.array([results[g].se ** 2 for g in used])
-        fit = _rma_fit(est, var, np.ones((len(used), 1)), method="FE", knha=False,
-                       level=level, tau2=None, control=None, int_incl=True)
-        qb, qb_df, qb_p = fit.qe, len(used) - 1, fit.qe_pvalue
-    else:
-        qb, qb_df, qb_p = float("nan"), 0, float("nan")
-        notes.append("fewer than two subgroups: no test for subgroup differences.")
-    return SubgroupResult(groups=used, results=results, single_study=single, q_between=qb,
-                          q_between_df=qb_df, q_between_pvalue=qb_p, method=method,
-                          measure=es.measure, knha=knha, notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------- regtest
@@ -523,9 +390,9 @@ def regtest(es: EffectSizes, model: str = "rma", method: str = "REML",
     if predictor not in _REGTEST_PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}; allowed: "
                          f"{', '.join(_REGTEST_PREDICTORS)}")
-    _check_method(method)
+    check_method(method)
     level = check_level(level)
-    yi, vi, ok, _ = _usable(es)
+    yi, vi, ok, _ = usable(es)
     k = yi.shape[0]
     if predictor == "sei":
         x = np.sqrt(vi)
@@ -544,7 +411,7 @@ def regtest(es: EffectSizes, model: str = "rma", method: str = "REML",
         raise ValueError("Model matrix no longer of full rank after addition of predictor.")
     limit = predictor in ("sei", "vi", "ninv", "sqrtninv")
     if model == "rma":
-        fit = _rma_fit(yi, vi, X, method=method, knha=knha, level=level, tau2=None,
+        fit = rma_fit(yi, vi, X, method=method, knha=knha, level=level, tau2=None,
                        control=control, int_incl=True)
         est = float(fit.beta[0])
         return RegtestResult(
@@ -557,15 +424,15 @@ def regtest(es: EffectSizes, model: str = "rma", method: str = "REML",
             intercept_se=float(fit.se[0]), fit_tau2=fit.tau2, k=k, low_power=k < 10,
             level=level)
     w = 1.0 / vi
-    wls = _Wls(X, w)
+    wls = Wls(X, w)
     beta = wls.beta(yi)
     r = yi - X @ beta
     dfs = k - 2
     sigma2 = float(np.sum(w * r * r)) / dfs
     se = np.sqrt(np.diag(wls.A) * sigma2)
     tval = beta / se
-    pval = _p_t2(tval, dfs)
-    crit = _t_quantile_upper((1 - level) / 2, dfs)
+    pval = p_t2(tval, dfs)
+    crit = t_quantile_upper((1 - level) / 2, dfs)
     return RegtestResult(
         model=model, predictor=predictor, method="lm", zval=float(tval[1]),
         pval=float(pval[1]), df=float(dfs),

@@ -14,15 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EffectSizes", "MetaResult", "Pooled", "check_level", "jsonable"]
-
-
-def check_level(level: float) -> float:
-    """A confidence level as a fraction in (0, 1); ``ValueError`` otherwise (95 is not 0.95)."""
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    return level
+__all__ = ["EffectSizes", "MetaResult", "Pooled", "Summary", "jsonable"]
 
 
 def jsonable(value: Any) -> Any:
@@ -42,6 +34,40 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A result as columns of one row per item (study, subgroup, refit, fit), without pandas.
+
+    What statsmodels' ``summary_frame()`` returns as a DataFrame; the book turns it into
+    one with :func:`evidence.book.tables.summary_frame`.
+
+    Attributes
+    ----------
+    index_name : str
+        What a row is (``"omitted"``, ``"added"``, ``"group"``, ``"coefficient"``).
+    index : tuple
+        One label per row.
+    columns : dict of str to numpy.ndarray or tuple
+        The columns, in display order, each with one value per row.
+    """
+
+    index_name: str
+    index: tuple[Any, ...]
+    columns: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        for name, values in self.columns.items():
+            if len(values) != len(self.index):
+                raise ValueError(f"column {name!r} has {len(values)} values for "
+                                 f"{len(self.index)} rows")
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dictionary per row, the index under ``index_name``."""
+        names = list(self.columns)
+        return [{self.index_name: label, **{c: self.columns[c][i] for c in names}}
+                for i, label in enumerate(self.index)]
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ models reuse them, e.g. the binomial-normal GLMM::
 
     leave_one_out(es, fitter=lambda sub: rma_glmm(sub.xi, sub.ni, study_ids=sub.study_ids))
 
-A fit that fails (non-convergence, too few studies) gives a row of NaN with the
-error message in ``errors`` instead of stopping the analysis (metafor likewise
-leaves NA).  With a single remaining/accumulated study the ``k = 1`` result of
+Both return one type, :class:`Refits`, for every fitter (``rma`` or the GLMM): its
+``kind`` says which sequence it is. A fit that fails (non-convergence, too few studies)
+gives a row of NaN with the error message in ``errors`` instead of stopping the analysis
+(metafor likewise leaves NA).  With a single remaining/accumulated study the ``k = 1`` result of
 :func:`evidence.stats.pooling.rma` is used (its Q p-value is NaN where metafor reports 1).
 
 :func:`estimator_panel` fits every measure x estimator combination to one set of
@@ -22,35 +23,39 @@ proportions and tabulates the back-transformed results side by side.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
+from evidence.stats.checks import ConvergenceError, check_level
 from evidence.stats.effects import escalc, subset_studies
-from evidence.stats.pooling import ConvergenceError, _check_method, rma
-from evidence.stats.results import EffectSizes, MetaResult
-
-if TYPE_CHECKING:
-    import pandas as pd
+from evidence.stats.pooling import rma
+from evidence.stats.results import EffectSizes, MetaResult, Summary, jsonable
+from evidence.stats.vocabulary import PROPORTION_MEASURES, check_method
 
 __all__ = [
-    "Cumulative",
-    "LeaveOneOut",
+    "KINDS",
+    "Fitter",
+    "Refits",
     "cumulative",
     "estimator_panel",
     "leave_one_out",
 ]
 
+#: A model fitted to a subset of the studies.
 Fitter = Callable[[EffectSizes], MetaResult]
+#: The two kinds of refit sequence.
+KINDS = ("leave_one_out", "cumulative")
 
 _SERIES_FIELDS = ("estimate", "se", "zval", "pval", "ci_lower", "ci_upper", "q", "q_pvalue",
                   "tau2", "i2", "h2")
+_BACK_FIELDS = ("back_estimate", "back_ci_lower", "back_ci_upper")
 
 
 def _default_fitter(method: str, knha: bool, level: float,
                     control: Mapping[str, Any] | None) -> Fitter:
-    _check_method(method)
+    check_method(method)
 
     def fit(sub: EffectSizes) -> MetaResult:
         return rma(sub, method, knha=knha, level=level, control=control)
@@ -61,17 +66,21 @@ def _default_fitter(method: str, knha: bool, level: float,
 def _run(es: EffectSizes, subsets: list[np.ndarray], fitter: Fitter) -> dict[str, Any]:
     n = len(subsets)
     cols: dict[str, np.ndarray] = {f: np.full(n, np.nan) for f in _SERIES_FIELDS}
-    back = {f: np.full(n, np.nan) for f in ("back_estimate", "back_ci_lower", "back_ci_upper")}
+    back = {f: np.full(n, np.nan) for f in _BACK_FIELDS}
     k = np.zeros(n, dtype=int)
     errors: list[str | None] = []
+    reasons: list[str | None] = []
     method = test = None
     for i, idx in enumerate(subsets):
+        k[i] = len(idx)
         try:
             res = fitter(subset_studies(es, idx))
         except (ValueError, RuntimeError) as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
+            reasons.append(str(exc))
             continue
         errors.append(None)
+        reasons.append(None)
         method, test = res.method, res.test
         k[i] = res.k
         for f in _SERIES_FIELDS:
@@ -83,14 +92,45 @@ def _run(es: EffectSizes, subsets: list[np.ndarray], fitter: Fitter) -> dict[str
         back["back_estimate"][i] = pb.estimate
         back["back_ci_lower"][i] = pb.ci_lower
         back["back_ci_upper"][i] = pb.ci_upper
-    return {**cols, **back, "k": k, "errors": tuple(errors), "method": method or "",
+    return {**cols, **back, "k": k, "errors": tuple(errors), "reasons": tuple(reasons),
+            "method": method or "",
             "test": test or ""}
 
 
 @dataclass(frozen=True)
-class _RefitSeries:
-    """Columns shared by :class:`LeaveOneOut` and :class:`Cumulative`, one row per fit."""
+class Refits:
+    """A model refitted to subsets of its studies: leave-one-out or cumulative.
 
+    Row ``i`` is the model fitted without study ``study_ids[i]`` (``kind =
+    "leave_one_out"``, metafor's ``leave1out``) or to the studies up to and including
+    ``study_ids[i]`` (``kind = "cumulative"``, metafor's ``cumul``).  ``back_*`` are the
+    estimate and CI back-transformed (a proportion for proportion measures).
+    ``errors[i]`` holds the error of a failed fit (``"ConvergenceError: ..."``); its row
+    is NaN.
+
+    Attributes
+    ----------
+    kind : {"leave_one_out", "cumulative"}
+    study_ids : tuple of str
+        The omitted (leave-one-out) or added (cumulative) study of each row.
+    k : numpy.ndarray of int
+        Studies in each fit (for a failed fit: in the subset it was given).
+    estimate, se, zval, pval, ci_lower, ci_upper, q, q_pvalue, tau2, i2, h2 : numpy.ndarray
+        The fields of each fit's :class:`~evidence.stats.results.MetaResult`.
+    back_estimate, back_ci_lower, back_ci_upper : numpy.ndarray
+        Estimate and CI on the natural scale.
+    errors : tuple of (str or None)
+        The error of each failed fit with its type (``"ConvergenceError: ..."``).
+    reasons : tuple of (str or None)
+        The same message without the type, for readers.
+    measure, method, test : str
+        metafor codes of the refitted model.
+    level : float
+        Confidence level.
+    """
+
+    kind: str
+    study_ids: tuple[str, ...]
     k: np.ndarray
     estimate: np.ndarray
     se: np.ndarray
@@ -107,52 +147,51 @@ class _RefitSeries:
     back_ci_lower: np.ndarray
     back_ci_upper: np.ndarray
     errors: tuple[str | None, ...]
+    reasons: tuple[str | None, ...]
     measure: str
     method: str
     test: str
+    level: float = 0.95
 
-    def _frame(self, labels: tuple[str, ...], name: str) -> pd.DataFrame:
-        import pandas as pd
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; allowed: {', '.join(KINDS)}")
 
-        data = {f: getattr(self, f) for f in ("k", *_SERIES_FIELDS, "back_estimate",
-                                              "back_ci_lower", "back_ci_upper")}
-        data["error"] = list(self.errors)
-        return pd.DataFrame(data, index=pd.Index(labels, name=name))
+    @property
+    def omitted(self) -> tuple[str, ...]:
+        """The omitted study of each row (leave-one-out only)."""
+        if self.kind != "leave_one_out":
+            raise AttributeError("a cumulative analysis omits no study; see 'added'")
+        return self.study_ids
 
+    @property
+    def added(self) -> tuple[str, ...]:
+        """The study added at each row (cumulative only)."""
+        if self.kind != "cumulative":
+            raise AttributeError("a leave-one-out analysis adds no study; see 'omitted'")
+        return self.study_ids
 
-@dataclass(frozen=True)
-class LeaveOneOut(_RefitSeries):
-    """Each study omitted in turn (metafor's ``leave1out``).
+    @property
+    def failed(self) -> dict[int, str]:
+        """Row -> why that refit has no estimate (the reason, without the error type)."""
+        return {i: r for i, r in enumerate(self.reasons) if r is not None}
 
-    Row ``i`` is the model fitted without study ``omitted[i]``.  ``back_*`` are the
-    estimate and CI back-transformed (a proportion for proportion measures).
-    ``errors[i]`` holds the error message of a failed fit (its row is NaN).
-    """
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary of the fields (NaN as None)."""
+        return jsonable(asdict(self))
 
-    omitted: tuple[str, ...]
-
-    def summary_frame(self) -> pd.DataFrame:
-        """One row per omitted study."""
-        return self._frame(self.omitted, "omitted")
-
-
-@dataclass(frozen=True)
-class Cumulative(_RefitSeries):
-    """Studies added one at a time in a given order (metafor's ``cumul``).
-
-    Row ``i`` is the model fitted to the first ``i + 1`` studies of ``added``.
-    """
-
-    added: tuple[str, ...]
-
-    def summary_frame(self) -> pd.DataFrame:
-        """One row per added study."""
-        return self._frame(self.added, "added")
+    def summary(self) -> Summary:
+        """One row per refit, indexed by the omitted or added study."""
+        columns: dict[str, Any] = {f: getattr(self, f) for f in ("k", *_SERIES_FIELDS,
+                                                                  *_BACK_FIELDS)}
+        columns["error"] = self.errors
+        return Summary("omitted" if self.kind == "leave_one_out" else "added",
+                       self.study_ids, columns)
 
 
 def leave_one_out(es: EffectSizes, method: str = "REML", knha: bool = False, *,
                   level: float = 0.95, control: Mapping[str, Any] | None = None,
-                  fitter: Fitter | None = None) -> LeaveOneOut:
+                  fitter: Fitter | None = None) -> Refits:
     """Refit the model with each study omitted in turn (metafor's ``leave1out``).
 
     Parameters
@@ -162,24 +201,28 @@ def leave_one_out(es: EffectSizes, method: str = "REML", knha: bool = False, *,
     method, knha, level, control
         Passed to :func:`evidence.stats.pooling.rma` when ``fitter`` is None.
     fitter : callable, optional
-        ``fitter(subset) -> MetaResult`` replacing ``rma`` (e.g. the GLMM).
+        ``fitter(subset) -> MetaResult`` replacing ``rma`` (e.g.
+        :func:`evidence.stats.glmm.glmm_fitter`).
 
     Returns
     -------
-    LeaveOneOut
+    Refits
+        ``kind = "leave_one_out"``.
     """
     if es.k < 2:
         raise ValueError("Stopped because k = 1 (leave-one-out needs at least 2 studies).")
+    level = check_level(level)
     fit = fitter if fitter is not None else _default_fitter(method, knha, level, control)
     all_idx = np.arange(es.k)
     out = _run(es, [np.delete(all_idx, i) for i in range(es.k)], fit)
-    return LeaveOneOut(omitted=tuple(es.study_ids), measure=es.measure, **out)
+    return Refits(kind="leave_one_out", study_ids=tuple(es.study_ids), measure=es.measure,
+                  level=level, **out)
 
 
 def cumulative(es: EffectSizes, order: Sequence[Any] | None = None, method: str = "REML",
                knha: bool = False, *, level: float = 0.95,
                control: Mapping[str, Any] | None = None,
-               fitter: Fitter | None = None) -> Cumulative:
+               fitter: Fitter | None = None) -> Refits:
     """Cumulative meta-analysis adding studies in the order of ``order`` (metafor's ``cumul``).
 
     Parameters
@@ -196,10 +239,13 @@ def cumulative(es: EffectSizes, order: Sequence[Any] | None = None, method: str 
 
     Returns
     -------
-    Cumulative
+    Refits
+        ``kind = "cumulative"``.  With the GLMM the first row (one study) is a failed
+        fit: the GLMM needs two studies.
     """
     if es.k < 1:
         raise ValueError("no studies (k = 0)")
+    level = check_level(level)
     if order is None:
         perm = np.arange(es.k)
     else:
@@ -209,14 +255,20 @@ def cumulative(es: EffectSizes, order: Sequence[Any] | None = None, method: str 
         perm = np.argsort(key, kind="stable")
     fit = fitter if fitter is not None else _default_fitter(method, knha, level, control)
     out = _run(es, [perm[: i + 1] for i in range(es.k)], fit)
-    return Cumulative(added=tuple(es.study_ids[i] for i in perm), measure=es.measure, **out)
+    return Refits(kind="cumulative", study_ids=tuple(es.study_ids[i] for i in perm),
+                  measure=es.measure, level=level, **out)
 
 
-def estimator_panel(xi: Any, ni: Any, measures: Sequence[str] = ("PLO", "PFT", "PAS", "PR"),
+_PANEL_COLUMNS = ("measure", "method", "knha", "k", "estimate", "se", "proportion",
+                  "prop_ci_lower", "prop_ci_upper", "prop_pi_lower", "prop_pi_upper", "tau2",
+                  "i2", "q", "q_pvalue", "notes", "error")
+
+
+def estimator_panel(xi: Any, ni: Any, measures: Sequence[str] = PROPORTION_MEASURES,
                     methods: Sequence[str] = ("FE", "DL", "REML", "PM", "ML", "HE", "SJ"),
                     knha_for: Sequence[str] = ("REML",), *,
                     study_ids: Sequence[Any] | None = None,
-                    level: float = 0.95) -> pd.DataFrame:
+                    level: float = 0.95) -> Summary:
     """Every measure x estimator on one set of proportions, side by side.
 
     Parameters
@@ -236,16 +288,15 @@ def estimator_panel(xi: Any, ni: Any, measures: Sequence[str] = ("PLO", "PFT", "
 
     Returns
     -------
-    pandas.DataFrame
-        One row per measure x method (+ knha rows): ``measure, method, knha, k,
-        estimate, se`` (measure scale), ``proportion, prop_ci_lower, prop_ci_upper,
-        prop_pi_lower, prop_pi_upper`` (back-transformed), ``tau2, i2, q,
-        q_pvalue, notes`` and ``error`` (the message of a failed fit, else None).
+    Summary
+        One row per measure x method (+ knha rows), indexed by position (``fit``):
+        ``measure, method, knha, k, estimate, se`` (measure scale), ``proportion,
+        prop_ci_lower, prop_ci_upper, prop_pi_lower, prop_pi_upper`` (back-transformed),
+        ``tau2, i2, q, q_pvalue, notes`` and ``error`` (the message of a failed fit,
+        else None; the numbers of a failed fit are NaN).
     """
-    import pandas as pd
-
     for m in methods:
-        _check_method(m)
+        check_method(m)
     unknown = sorted(set(knha_for) - set(methods))
     if unknown:
         raise ValueError(f"knha_for {unknown} not in methods {list(methods)}")
@@ -269,7 +320,9 @@ def estimator_panel(xi: Any, ni: Any, measures: Sequence[str] = ("PLO", "PFT", "
                         "q": res.q, "q_pvalue": res.q_pvalue,
                         "notes": " ".join(res.notes) or None, "error": None})
             rows.append(row)
-    cols = ["measure", "method", "knha", "k", "estimate", "se", "proportion",
-            "prop_ci_lower", "prop_ci_upper", "prop_pi_lower", "prop_pi_upper", "tau2", "i2",
-            "q", "q_pvalue", "notes", "error"]
-    return pd.DataFrame(rows, columns=cols)
+    text = ("measure", "method", "notes", "error")
+    columns = {c: (tuple(r.get(c) for r in rows) if c in text or c == "knha"
+                   else np.array([r.get(c, np.nan) for r in rows], dtype=float))
+               for c in _PANEL_COLUMNS}
+    columns["k"] = np.array([r["k"] for r in rows], dtype=int)
+    return Summary("fit", tuple(range(len(rows))), columns)

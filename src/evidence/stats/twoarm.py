@@ -35,24 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from evidence.stats.results import Pooled, check_level, jsonable
+from evidence.stats.checks import check_level, check_study_ids
+from evidence.stats.results import Pooled, jsonable
+from evidence.stats.vocabulary import TWO_GROUP_MEASURES, check_measure, check_to
 
-__all__ = ["MEASURES", "MHResult", "TwoArmEffect", "rma_mh", "two_arm_effect"]
+__all__ = ["MHResult", "TwoArmEffect", "effect_columns", "rma_mh", "two_arm_effect"]
 
-MEASURES = ("OR", "RR", "RD")
-_TO = ("only0", "all", "if0all", "none")
-
-
-def _check_measure(measure: str) -> str:
-    if measure not in MEASURES:
-        raise ValueError(f"unknown measure {measure!r}; allowed: {', '.join(MEASURES)}")
-    return measure
-
-
-def _check_to(to: str) -> str:
-    if to not in _TO:
-        raise ValueError(f"unknown to {to!r}; allowed: {', '.join(_TO)}")
-    return to
 
 
 
@@ -84,7 +72,7 @@ def _back(measure: str, v: float) -> float:
     return v if measure == "RD" else math.exp(v) if math.isfinite(v) else math.nan
 
 
-def _effect_columns(ai: np.ndarray, n1i: np.ndarray, ci: np.ndarray, n2i: np.ndarray,
+def effect_columns(ai: np.ndarray, n1i: np.ndarray, ci: np.ndarray, n2i: np.ndarray,
                     measure: str, *, add: float, to: str, level: float
                     ) -> dict[str, np.ndarray]:
     """Effect size and Wald CI of each 2x2 table on its own (counts already checked).
@@ -239,8 +227,8 @@ def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: floa
     from evidence.stats.distributions import norm_quantile_upper, p_chisq, p_norm2
     from evidence.stats.effects import escalc
 
-    measure = _check_measure(measure)
-    to = _check_to(to)
+    measure = check_measure(measure, TWO_GROUP_MEASURES)
+    to = check_to(to)
     level = check_level(level)
     if not (math.isfinite(float(add)) and float(add) >= 0):
         raise ValueError(f"add must be a non-negative number, got {add!r}")
@@ -249,8 +237,7 @@ def rma_mh(ai: Any, bi: Any, ci: Any, di: Any, measure: str = "OR", *, add: floa
     k = a.size
     if np.any(a + b == 0) or np.any(cc + d == 0):
         raise ValueError("every group needs at least one patient (ai + bi > 0, ci + di > 0)")
-    ids = (tuple(str(i + 1) for i in range(k)) if study_ids is None
-           else tuple(str(s) for s in study_ids))
+    ids = check_study_ids(study_ids, k)
     if len(ids) != k:
         raise ValueError(f"study_ids has {len(ids)} entries for {k} tables")
 
@@ -462,8 +449,8 @@ def two_arm_effect(ai: int, n1i: int, ci: int, n2i: int, measure: str = "OR", *,
     """
     from evidence.stats.distributions import fisher_exact
 
-    measure = _check_measure(measure)
-    to = _check_to(to)
+    measure = check_measure(measure, TWO_GROUP_MEASURES)
+    to = check_to(to)
     level = check_level(level)
     cells = _cells(ai=ai, n1i=n1i, ci=ci, n2i=n2i)
     if any(v.size != 1 for v in cells.values()):
@@ -472,7 +459,7 @@ def two_arm_effect(ai: int, n1i: int, ci: int, n2i: int, measure: str = "OR", *,
     if m1 == 0 or m2 == 0 or a > m1 or c > m2:
         raise ValueError(f"need 0 <= ai <= n1i, 0 <= ci <= n2i and n1i, n2i > 0 "
                          f"(got {a}/{m1} vs {c}/{m2})")
-    col = _effect_columns(np.array([a]), np.array([m1]), np.array([c]), np.array([m2]),
+    col = effect_columns(np.array([a]), np.array([m1]), np.array([c]), np.array([m2]),
                           measure, add=add, to=to, level=level)
     e = {k: v[0] for k, v in col.items()}
     return TwoArmEffect(

@@ -1,4 +1,4 @@
-"""Tests for :mod:`evidence.book.plots`.
+"""Tests for :mod:`evidence.book.figures`.
 
 The results are built by hand (plausible numbers for the five HER2-CTC trials'
 objective responses) so that these tests do not depend on the pooling code; the
@@ -16,10 +16,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from chapter_data import outcome_rows, study_rows
 from matplotlib.figure import Figure
 from scipy.stats import beta
 
-from evidence.book import plots
+from evidence.book import figures, two_arm
 from evidence.stats.results import MetaResult
 
 Z975 = 1.959963984540054  # qnorm(0.975)
@@ -104,7 +105,7 @@ def png_bytes(fig: Figure) -> bytes:
 
 
 def test_forest_new_figure_draws_one_marker_per_study() -> None:
-    fig = plots.forest(orr_result(), labels=LABELS, events=XI, totals=NI)
+    fig = figures.forest(orr_result(), labels=LABELS, events=XI, totals=NI)
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
     assert one(ax, "study_markers").get_offsets().shape == (5, 2)
@@ -123,7 +124,7 @@ def test_forest_new_figure_draws_one_marker_per_study() -> None:
 def test_forest_draws_into_given_axes() -> None:
     fig = Figure(figsize=(10, 5))
     ax = fig.add_axes((0.35, 0.3, 0.3, 0.6))
-    out = plots.forest(orr_result(), ax=ax, title="ORR")
+    out = figures.forest(orr_result(), ax=ax, title="ORR")
     assert out is fig
     assert fig.axes == [ax]
     assert one(ax, "study_markers").get_offsets().shape == (5, 2)
@@ -132,7 +133,7 @@ def test_forest_draws_into_given_axes() -> None:
 
 def test_forest_back_transforms_points_wald_ci_diamond_and_pi() -> None:
     res = orr_result()
-    ax = plots.forest(res).axes[0]
+    ax = figures.forest(res).axes[0]
     offsets = one(ax, "study_markers").get_offsets()
     np.testing.assert_allclose(offsets[:, 0], expit(res.yi), rtol=1e-12)
     np.testing.assert_allclose(offsets[:, 1], -np.arange(1, 6))
@@ -156,7 +157,7 @@ def test_forest_back_transforms_points_wald_ci_diamond_and_pi() -> None:
 
 def test_forest_zero_events_with_exact_ci_start_at_zero() -> None:
     lower, upper = clopper_pearson(XI, NI)
-    ax = plots.forest(orr_result(), events=XI, totals=NI, study_ci=(lower, upper)).axes[0]
+    ax = figures.forest(orr_result(), events=XI, totals=NI, study_ci=(lower, upper)).axes[0]
     offsets = one(ax, "study_markers").get_offsets()
     np.testing.assert_allclose(offsets[:, 0], XI / NI)  # raw proportions with exact CIs
     segments = np.array(one(ax, "study_ci").get_segments())
@@ -170,7 +171,7 @@ def test_forest_zero_events_with_exact_ci_start_at_zero() -> None:
 
 def test_forest_k1_draws_the_study_alone() -> None:
     lower, upper = clopper_pearson(XI[:1], NI[:1])
-    fig = plots.forest(single_result(), labels=LABELS[:1], events=XI[:1], totals=NI[:1],
+    fig = figures.forest(single_result(), labels=LABELS[:1], events=XI[:1], totals=NI[:1],
                        study_ci=(lower, upper))
     ax = fig.axes[0]
     assert one(ax, "study_markers").get_offsets().shape == (1, 2)
@@ -183,7 +184,7 @@ def test_forest_k1_draws_the_study_alone() -> None:
 
 
 def test_forest_common_effect_has_no_prediction_interval() -> None:
-    fig = plots.forest(orr_result("FE"))
+    fig = figures.forest(orr_result("FE"))
     ax = fig.axes[0]
     assert artists(ax, "prediction_interval") == []
     assert len(artists(ax, "pooled_diamond")) == 1
@@ -194,20 +195,20 @@ def test_forest_common_effect_has_no_prediction_interval() -> None:
 
 
 def test_forest_show_pi_false_and_no_weights() -> None:
-    fig = plots.forest(orr_result(), show_pi=False, show_weights=False)
+    fig = figures.forest(orr_result(), show_pi=False, show_weights=False)
     assert artists(fig.axes[0], "prediction_interval") == []
     assert "Weight" not in texts(fig)
 
 
 def test_forest_square_area_proportional_to_weight() -> None:
     res = orr_result()
-    sizes = one(plots.forest(res).axes[0], "study_markers").get_sizes()
+    sizes = one(figures.forest(res).axes[0], "study_markers").get_sizes()
     np.testing.assert_allclose(sizes / sizes.max(), res.weights / res.weights.max())
 
 
 def test_forest_undefined_weights_give_equal_squares_and_no_weight_column() -> None:
     res = dataclasses.replace(orr_result(), method="GLMM", weights=np.full(5, np.nan))
-    fig = plots.forest(res)
+    fig = figures.forest(res)
     sizes = one(fig.axes[0], "study_markers").get_sizes()
     assert np.ptp(sizes) == 0
     shown = texts(fig)
@@ -225,33 +226,33 @@ def test_forest_undefined_weights_give_equal_squares_and_no_weight_column() -> N
     ("label", sorted(LABELS)),
 ])
 def test_forest_sort_orders_rows_top_down(sort: str, expected: list[str]) -> None:
-    ax = plots.forest(orr_result(), labels=LABELS, sort=sort).axes[0]
+    ax = figures.forest(orr_result(), labels=LABELS, sort=sort).axes[0]
     rows = sorted(((t.get_position()[1], t.get_text()) for t in ax.texts
                    if t.get_text() in LABELS), reverse=True)
     assert [label for _, label in rows] == expected
 
 
 def test_forest_labels_mapping_and_defaults() -> None:
-    shown = texts(plots.forest(orr_result(), labels={"jacot2019": "Jacot 2019"}))
+    shown = texts(figures.forest(orr_result(), labels={"jacot2019": "Jacot 2019"}))
     assert "Jacot 2019" in shown and "pestrin2012" in shown
 
 
 def test_forest_transform_false_stays_on_logit_scale() -> None:
     res = orr_result()
-    ax = plots.forest(res, transform=False).axes[0]
+    ax = figures.forest(res, transform=False).axes[0]
     np.testing.assert_allclose(one(ax, "study_markers").get_offsets()[:, 0], res.yi)
     assert ax.get_xlabel() == "Logit proportion"
 
 
 def test_forest_ratio_measure_uses_log_axis_and_null_line() -> None:
     res = hr_result()
-    ax = plots.forest(res).axes[0]
+    ax = figures.forest(res).axes[0]
     assert ax.get_xscale() == "log"
     np.testing.assert_allclose(one(ax, "study_markers").get_offsets()[:, 0],
                                [0.321, 0.383, 0.5])
     assert one(ax, "refline").get_xdata()[0] == 1.0
     assert ax.get_xlabel() == "Hazard ratio"
-    assert artists(plots.forest(res, refline=False).axes[0], "refline") == []
+    assert artists(figures.forest(res, refline=False).axes[0], "refline") == []
 
 
 def test_forest_height_grows_linearly_with_k() -> None:
@@ -260,7 +261,7 @@ def test_forest_height_grows_linearly_with_k() -> None:
         rep = dataclasses.replace(res, k=k, yi=np.resize(res.yi, k), vi=np.resize(res.vi, k),
                                   weights=np.full(k, 100 / k),
                                   study_ids=tuple(f"s{i}" for i in range(k)))
-        return plots.forest(rep).get_figheight()
+        return figures.forest(rep).get_figheight()
 
     h5, h10, h15 = height(5), height(10), height(15)
     assert h5 < h10 < h15
@@ -277,20 +278,20 @@ def test_forest_height_grows_linearly_with_k() -> None:
 ])
 def test_forest_rejects_bad_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        plots.forest(orr_result(), **kwargs)
+        figures.forest(orr_result(), **kwargs)
 
 
 def test_forest_rejects_unknown_measure_naming_allowed_ones() -> None:
     res = dataclasses.replace(orr_result(), measure="SMD")
-    with pytest.raises(ValueError, match=r"measure='SMD'.*PLO, PFT, PAS, PR"):
-        plots.forest(res)
+    with pytest.raises(ValueError, match=r"unknown measure 'SMD'; allowed: PLO, PFT, PAS, PR"):
+        figures.forest(res)
 
 
 def test_forest_pft_needs_harmonic_mean() -> None:
     res = dataclasses.replace(orr_result(), measure="PFT", harmonic_mean_n=None)
     with pytest.raises(ValueError, match="harmonic_mean_n"):
-        plots.forest(res)
-    fig = plots.forest(res, transform=False)  # the measure's own scale needs none
+        figures.forest(res)
+    fig = figures.forest(res, transform=False)  # the measure's own scale needs none
     assert fig.axes[0].get_xlabel() == "Freeman-Tukey double-arcsine proportion"
 
 
@@ -298,14 +299,14 @@ def test_forest_is_deterministic_and_not_registered_with_pyplot() -> None:
     import matplotlib.pyplot as plt
 
     before = plt.get_fignums()
-    first = png_bytes(plots.forest(orr_result(), labels=LABELS, events=XI, totals=NI))
-    second = png_bytes(plots.forest(orr_result(), labels=LABELS, events=XI, totals=NI))
+    first = png_bytes(figures.forest(orr_result(), labels=LABELS, events=XI, totals=NI))
+    second = png_bytes(figures.forest(orr_result(), labels=LABELS, events=XI, totals=NI))
     assert first == second
     assert plt.get_fignums() == before
 
 
 def test_new_figures_render_themselves_in_jupyter() -> None:
-    data = plots.forest(orr_result())._repr_png_()
+    data = figures.forest(orr_result())._repr_png_()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -316,7 +317,7 @@ def test_new_figures_render_themselves_in_jupyter() -> None:
 
 def test_funnel_plots_yi_against_se_with_pseudo_ci() -> None:
     res = orr_result()
-    fig = plots.funnel(res)
+    fig = figures.funnel(res)
     ax = fig.axes[0]
     offsets = one(ax, "study_markers").get_offsets()
     np.testing.assert_allclose(offsets[:, 0], res.yi)
@@ -334,7 +335,7 @@ def test_funnel_plots_yi_against_se_with_pseudo_ci() -> None:
 def test_funnel_uses_given_axes() -> None:
     fig = Figure()
     ax = fig.add_subplot()
-    assert plots.funnel(orr_result(), ax=ax) is fig
+    assert figures.funnel(orr_result(), ax=ax) is fig
     assert len(artists(ax, "study_markers")) == 1
 
 
@@ -346,7 +347,7 @@ def sequential(kind: str) -> SimpleNamespace:
 
 def test_cumulative_forest_rows_and_back_transformation() -> None:
     cum = sequential("cumulative")
-    fig = plots.cumulative_forest(cum, labels=dict(zip(IDS, LABELS, strict=True)))
+    fig = figures.cumulative_forest(cum, labels=dict(zip(IDS, LABELS, strict=True)))
     ax = fig.axes[0]
     offsets = one(ax, "study_markers").get_offsets()
     np.testing.assert_allclose(offsets[:, 0], expit(cum.estimate))
@@ -359,7 +360,7 @@ def test_cumulative_forest_rows_and_back_transformation() -> None:
 
 def test_cumulative_forest_needs_the_documented_fields() -> None:
     with pytest.raises(TypeError, match="ci_upper"):
-        plots.cumulative_forest(SimpleNamespace(measure="PLO", study_ids=IDS,
+        figures.cumulative_forest(SimpleNamespace(measure="PLO", study_ids=IDS,
                                                 estimate=np.zeros(5), ci_lower=np.zeros(5)))
 
 
@@ -367,7 +368,7 @@ def test_leave_one_out_plot_with_pooled_band() -> None:
     res = orr_result()
     fig = Figure(figsize=(9, 4))
     ax = fig.add_axes((0.35, 0.35, 0.3, 0.55))
-    out = plots.leave_one_out_plot(sequential("loo"), pooled=res, labels=LABELS, ax=ax)
+    out = figures.leave_one_out_plot(sequential("loo"), pooled=res, labels=LABELS, ax=ax)
     assert out is fig
     assert one(ax, "study_markers").get_offsets().shape == (5, 2)
     band = one(ax, "pooled_ci_band").get_paths()[0].vertices[:, 0]
@@ -375,19 +376,19 @@ def test_leave_one_out_plot_with_pooled_band() -> None:
     np.testing.assert_allclose(one(ax, "pooled_estimate").get_xdata(), expit([-1.9, -1.9]))
     assert "Omitting Jacot 2019" in texts(fig)
     with pytest.raises(ValueError, match="differs"):
-        plots.leave_one_out_plot(sequential("loo"), pooled=hr_result())
+        figures.leave_one_out_plot(sequential("loo"), pooled=hr_result())
 
 
 def test_bubble_area_proportional_to_inverse_variance_and_fitted_line() -> None:
     x, yi, vi = [1.0, 2.0, 3.0], [0.1, 0.3, 0.2], [0.04, 0.02, 0.08]
-    fig = plots.bubble(x, yi, vi, fit_intercept=0.05, fit_slope=0.1, xlabel="Year")
+    fig = figures.bubble(x, yi, vi, fit_intercept=0.05, fit_slope=0.1, xlabel="Year")
     ax = fig.axes[0]
     sizes = one(ax, "bubbles").get_sizes()
     np.testing.assert_allclose(sizes / sizes.max(), [0.5, 1.0, 0.25])
     line = one(ax, "fitted_line")
     np.testing.assert_allclose(line.get_ydata(), 0.05 + 0.1 * line.get_xdata())
     assert ax.get_xlabel() == "Year"
-    assert artists(plots.bubble(x, yi, vi).axes[0], "fitted_line") == []
+    assert artists(figures.bubble(x, yi, vi).axes[0], "fitted_line") == []
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -399,7 +400,7 @@ def test_bubble_rejects_bad_input(kwargs: dict, message: str) -> None:
     args = {"x": [1, 2, 3], "yi": [0.1, 0.2, 0.3], "vi": [0.1, 0.1, 0.1]} | kwargs
     x, yi, vi = args.pop("x"), args.pop("yi"), args.pop("vi")
     with pytest.raises(ValueError, match=message):
-        plots.bubble(x, yi, vi, **args)
+        figures.bubble(x, yi, vi, **args)
 
 
 # ---------------------------------------------------------------------------
@@ -409,7 +410,7 @@ def test_bubble_rejects_bad_input(kwargs: dict, message: str) -> None:
 
 def test_transition_heatmap_counts_row_percentages_and_axes() -> None:
     matrix = [[30, 12, 2], [8, 40, 5], [0, 0, 0]]
-    fig = plots.transition_heatmap(matrix)
+    fig = figures.transition_heatmap(matrix)
     ax = fig.axes[0]
     cells = [t.get_text() for t in artists(ax, "cell_text")]
     assert len(cells) == 9
@@ -426,12 +427,12 @@ def test_transition_heatmap_counts_row_percentages_and_axes() -> None:
 def test_transition_heatmap_uses_ax_and_validates() -> None:
     fig = Figure()
     ax = fig.add_subplot()
-    assert plots.transition_heatmap(np.eye(3, dtype=int), ax=ax, title="T") is fig
+    assert figures.transition_heatmap(np.eye(3, dtype=int), ax=ax, title="T") is fig
     assert ax.get_title(loc="left") == "T"
     with pytest.raises(ValueError, match="3 x 3"):
-        plots.transition_heatmap([[1, 2], [3, 4]])
+        figures.transition_heatmap([[1, 2], [3, 4]])
     with pytest.raises(ValueError, match="non-negative whole"):
-        plots.transition_heatmap([[1, 2, 3], [3, -4, 0], [0, 0, 1]])
+        figures.transition_heatmap([[1, 2, 3], [3, -4, 0], [0, 0, 1]])
 
 
 def flow_table() -> pd.DataFrame:
@@ -446,7 +447,7 @@ def flow_table() -> pd.DataFrame:
 
 
 def test_flow_diagram_small_multiples_with_missing_stages() -> None:
-    fig = plots.flow_diagram(flow_table())
+    fig = figures.flow_diagram(flow_table())
     ax = fig.axes[0]
     assert len(artists(ax, "flow_box")) == 15
     assert len(artists(ax, "flow_arrow")) == 12
@@ -463,20 +464,20 @@ def test_flow_diagram_single_chain_into_given_axes() -> None:
     fig = Figure()
     ax = fig.add_subplot()
     stages = [("screened", 139), ("with_ctcs", 80), ("Custom stage", None)]
-    assert plots.flow_diagram(stages, ax=ax) is fig
+    assert figures.flow_diagram(stages, ax=ax) is fig
     box_texts = [t.get_text() for t in artists(ax, "flow_text")]
     assert box_texts == ["Screened\nn = 139", "With CTCs\nn = 80 (58%)", "Custom stage\nn.r."]
     with pytest.raises(ValueError, match="whole number"):
-        plots.flow_diagram([("screened", 10.5)])
+        figures.flow_diagram([("screened", 10.5)])
 
 
 def test_flow_diagram_wraps_into_grid_rows() -> None:
     table = pd.concat([flow_table()] * 3, ignore_index=True)  # 9 trials
-    fig = plots.flow_diagram(table, max_columns=4)
+    fig = figures.flow_diagram(table, max_columns=4)
     ax = fig.axes[0]
     assert ax.get_xlim() == (0.0, 4.0)
     assert len(artists(ax, "flow_box")) == 45
-    assert fig.get_figheight() > plots.flow_diagram(flow_table()).get_figheight()
+    assert fig.get_figheight() > figures.flow_diagram(flow_table()).get_figheight()
 
 
 def test_forest_proportion_axis_cuts_intervals_beyond_zero_and_says_so() -> None:
@@ -484,12 +485,12 @@ def test_forest_proportion_axis_cuts_intervals_beyond_zero_and_says_so() -> None
     res = dataclasses.replace(orr_result(), measure="PR", yi=p, vi=p * (1 - p) / NI + 1e-4,
                               estimate=0.1, ci_lower=-0.02, ci_upper=0.25, pi_lower=-0.1,
                               pi_upper=0.4)
-    fig = plots.forest(res)
+    fig = figures.forest(res)
     assert fig.axes[0].get_xlim()[0] == 0.0
     shown = texts(fig)
     assert "0.10 [-0.02, 0.25]" in shown  # PR is not clipped (as metafor); only the plot is
     assert any("cut at 0 and 1" in t for t in shown)
-    assert not any("cut at 0 and 1" in t for t in texts(plots.forest(orr_result())))
+    assert not any("cut at 0 and 1" in t for t in texts(figures.forest(orr_result())))
 
 
 def test_forest_of_a_real_fit_matches_metafor() -> None:
@@ -513,7 +514,7 @@ def test_forest_of_a_real_fit_matches_metafor() -> None:
     xi, ni = data["events"].to_numpy(), data["total"].to_numpy()
     res = rma(escalc("PLO", xi=xi, ni=ni, study_ids=data["study"]), method="REML")
     lower, upper = proportion_ci(xi, ni)
-    fig = plots.forest(res, events=xi, totals=ni, study_ci=(lower, upper))
+    fig = figures.forest(res, events=xi, totals=ni, study_ci=(lower, upper))
     ax = fig.axes[0]
     diamond = one(ax, "pooled_diamond").get_xy()[:4, 0]
     np.testing.assert_allclose(diamond, [ref["prop_ci_lb"], ref["prop"], ref["prop_ci_ub"],
@@ -527,20 +528,20 @@ def test_forest_of_a_real_fit_matches_metafor() -> None:
     for w in ref["weights_pct"]:
         assert f"{w:.1f}%" in shown
     assert any(f"τ² = {ref['tau2']:.3g}, I² = {ref['I2']:.1f}%" in t for t in shown)
-    assert len(artists(plots.funnel(res).axes[0], "study_markers")) == 1
+    assert len(artists(figures.funnel(res).axes[0], "study_markers")) == 1
 
 
 def test_caterpillar_for_many_studies_is_fast_and_fixed_size() -> None:
     import time
 
-    from evidence.pipeline.context import pool_proportions
+    from evidence.stats.proportions import pool_proportions
 
     rng = np.random.default_rng(3)
     ni = rng.integers(20, 300, 1500)
     xi = rng.binomial(ni, 0.2)
     result, pooled = pool_proportions(xi, ni, method="REML")
     start = time.perf_counter()
-    fig = plots.caterpillar(result, xlabel="Proportion")
+    fig = figures.caterpillar(result, xlabel="Proportion")
     assert time.perf_counter() - start < 10  # generous: a 1,500-row forest takes minutes
     ax = fig.axes[0]
     segments = artists(ax, "study_cis")[0].get_segments()
@@ -552,6 +553,49 @@ def test_caterpillar_for_many_studies_is_fast_and_fixed_size() -> None:
     assert shown == pytest.approx(mids, abs=1e-12)
     assert all(lo <= m + 1e-12 for lo, m in zip(lows, mids, strict=True))
     assert artists(ax, "pooled_estimate")[0].get_xdata()[0] == pytest.approx(pooled["estimate"])
-    assert fig.get_figheight() == plots.caterpillar(result).get_figheight()
+    assert fig.get_figheight() == figures.caterpillar(result).get_figheight()
     with pytest.raises(ValueError, match="k = 0"):
-        plots.caterpillar(dataclasses.replace(result, k=0))
+        figures.caterpillar(dataclasses.replace(result, k=0))
+
+
+# ------------------------------------------------------------------------ two-arm figure
+
+
+def test_two_arm_figure() -> None:
+    studies = study_rows()
+    eff = two_arm.two_arm_effects(two_arm.two_arm_pairs(outcome_rows()))
+    fig = figures.two_arm_figure(eff, studies, "RR", title="Two-arm")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    markers = next(c for c in ax.collections if c.get_gid() == "study_markers")
+    xy = markers.get_offsets()
+    assert np.allclose(xy[:, 0], eff[eff["measure"] == "RR"]["estimate"])
+    faces = markers.get_facecolors()
+    assert faces[0][:3].tolist() == [1.0, 1.0, 1.0]  # Verschoor: open square
+    assert faces[2][:3].tolist() != [1.0, 1.0, 1.0]  # Treat CTC: filled
+    texts = [t.get_text() for t in ax.texts]
+    assert "Verschoor 2024 (not randomised)\nObjective response" in texts
+    assert "1.29 [0.38, 4.36]" in texts
+    rd = figures.two_arm_figure(eff, studies, "RD")
+    assert rd.axes[0].get_xscale() == "linear"
+    with pytest.raises(ValueError, match="unknown measure 'HR'"):
+        figures.two_arm_figure(eff, studies, "HR")
+
+
+def test_two_arm_figure_caps_rows_randomised_first() -> None:
+    import pandas as pd
+
+
+    studies = pd.DataFrame({"study_id": ["r", "a", "b"], "label": ["R", "A", "B"],
+                            "randomized": ["yes", "no", "no"]})
+    effects = pd.DataFrame({
+        "study_id": ["a", "b", "r"], "outcome": ["objective_response"] * 3,
+        "measure": ["RR"] * 3, "estimate": [1.5, 2.0, 0.8], "ci_lower": [0.5, 0.9, 0.3],
+        "ci_upper": [4.0, 4.4, 2.1], "ai": [3, 9, 4], "n1i": [10, 30, 20],
+        "ci": [2, 5, 5], "n2i": [10, 30, 20]})
+    fig = figures.two_arm_figure(effects, studies, "RR", max_rows=2)
+    shown = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "R\nObjective response" in shown  # the randomised comparison is kept
+    assert "B (not randomised)" in shown and "A (not randomised)" not in shown
+    assert any("2 of 3 comparisons (randomised first" in t.get_text() for t in fig.texts)

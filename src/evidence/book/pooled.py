@@ -1,151 +1,164 @@
-"""Words and display tables for the book, generated from results.
+"""A pooled proportion: the analysis of one outcome's studies, and its words and tables.
 
-Every number a chapter states comes from here (or from a result JSON), never
-typed into prose.  The functions are pure: they take results and return strings
-or pandas DataFrames ready to display.
+:func:`pool_table` pools the ``events``/``total`` of a registry table (one row per study)
+with the model chosen in ``analyses.yml``; :func:`influence` refits it without each study
+and :func:`subgroup_pool` within the levels of a study column.  The functions after them
+turn the results into the sentences and display tables of a pooled chapter: every number
+they state is computed, and every sentence that depends on a number is chosen by the code
+that sees it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import math
-import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evidence.book.names import METHOD_NAMES
+from evidence.book.tables import summary_frame
+from evidence.book.text import (
+    escape_markdown,
+    fmt_ci,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    is_missing,
+    join_names,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from evidence.pipeline.context import ProportionAnalysis
     from evidence.stats.results import MetaResult
+    from evidence.stats.sensitivity import Refits
+    from evidence.stats.subgroups import SubgroupResult
 
 __all__ = [
-    "METHOD_NAMES",
+    "ProportionAnalysis",
     "describe_heterogeneity",
     "describe_loo",
     "describe_pooled",
-    "describe_subgroups",
-    "escape_markdown",
-    "fmt_ci",
-    "fmt_num",
-    "fmt_p",
-    "fmt_pct",
+    "describe_subgroup_pool",
+    "estimator_panel_table",
+    "influence",
     "loo_table",
     "no_influence_analysis",
     "panel_table",
-    "show",
+    "pool_table",
     "study_table",
-    "subgroup_table",
+    "subgroup_pool",
+    "subgroup_pool_table",
 ]
 
-METHOD_NAMES = {
-    "FE": "common-effect (inverse-variance) model",
-    "DL": "random-effects model, DerSimonian-Laird τ²",
-    "REML": "random-effects model, restricted maximum-likelihood τ²",
-    "PM": "random-effects model, Paule-Mandel τ²",
-    "ML": "random-effects model, maximum-likelihood τ²",
-    "HE": "random-effects model, Hedges τ²",
-    "SJ": "random-effects model, Sidik-Jonkman τ²",
-    "GLMM": "binomial-normal random-effects model (GLMM, exact binomial likelihood)",
-}
-MEASURE_NAMES = {
-    "PLO": "logit", "PFT": "Freeman-Tukey double arcsine", "PAS": "arcsine", "PR": "raw proportion",
-}
+
+@dataclass(frozen=True)
+class ProportionAnalysis:
+    """A pooled single-proportion outcome: the model and the per-study table."""
+
+    result: MetaResult
+    studies: pd.DataFrame
+    measure: str
+    method: str
+    knha: bool
+    ci_method: str
+    pooled: dict[str, Any]
+    note: str = ""
+
+    @property
+    def k(self) -> int:
+        """Number of studies."""
+        return len(self.studies)
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN.md result fields (``model`` on the measure scale, ``pooled``
+        back-transformed)."""
+        studies = [
+            {"study_id": r.study_id, "label": r.label, "events": int(r.events),
+             "total": int(r.total), "proportion": r.proportion, "ci_lower": r.ci_lower,
+             "ci_upper": r.ci_upper, "weight": r.weight}
+            for r in self.studies.itertuples()
+        ]
+        return {
+            "measure": self.measure, "method": self.method, "knha": self.knha,
+            "ci_method": self.ci_method, "k": self.k,
+            "patients": int(self.studies["total"].sum()),
+            "events": int(self.studies["events"].sum()),
+            "studies": studies,
+            "model": self.result.model_dict() if self.k > 1 else None,
+            "pooled": self.pooled,
+            "note": self.note,
+        }
 
 
-_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+def pool_table(table: pd.DataFrame, *, measure: str = "PLO", method: str = "REML",
+               knha: bool = False, ci_method: str = "clopper-pearson",
+               level: float = 0.95) -> ProportionAnalysis:
+    """Pool the ``events``/``total`` of a registry table (one row per study).
 
-
-def escape_markdown(text: str) -> str:
-    """Markdown source that renders ``text`` literally.
-
-    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for
-    all of them), so no emphasis, link, role, math or HTML can form; line breaks
-    become spaces.
-
-    Parameters
-    ----------
-    text : str
-        Plain text.
-
-    Returns
-    -------
-    str
+    Per-study intervals are exact Clopper-Pearson by default (``ci_method="wilson"``
+    for Wilson score intervals); weights are fractions of 1.
     """
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+    from evidence.stats.effects import proportion_ci
+
+    if table["study_id"].duplicated().any():
+        dup = sorted(set(table.loc[table["study_id"].duplicated(), "study_id"]))
+        raise ValueError(f"more than one row per study for {dup}: select one arm/subgroup")
+    from evidence.stats.proportions import pool_proportions
+
+    result, pooled = pool_proportions(table["events"], table["total"], table["study_id"],
+                                      measure=measure, method=method, knha=knha, level=level)
+    lo, hi = proportion_ci(table["events"].to_numpy(), table["total"].to_numpy(),
+                           method=ci_method, level=level)
+    studies = table[["study_id", "label", "year", "events", "total"]].copy()
+    studies["proportion"] = studies["events"] / studies["total"]
+    studies["ci_lower"] = lo
+    studies["ci_upper"] = hi
+    weights = np.asarray(result.weights, dtype=float)
+    studies["weight"] = weights / 100.0 if np.all(np.isfinite(weights)) else np.nan
+    note = pooled.get("warning") or ""
+    return ProportionAnalysis(result, studies, measure if method != "GLMM" else "PLO", method,
+                              knha, ci_method, pooled, note)
 
 
-#: Tables shown so far in this process: part of each table's HTML id (see ``show``).
-_SHOWN = itertools.count()
+def influence(pa: ProportionAnalysis) -> Refits:
+    """Leave-one-out refits of a pooled proportion with its own model.
 
-
-class _Table:
-    """What ``show`` returns: the HTML table, and a short plain-text stand-in.
-
-    (A pandas Styler's plain-text form names its memory address, which would make
-    every executed notebook differ from the last.)
+    :func:`evidence.stats.sensitivity.leave_one_out` with the analysis's model: the GLMM
+    through :func:`evidence.stats.glmm.glmm_fitter`, an rma estimator directly.  Needs
+    k >= 3.
     """
+    from evidence.stats.effects import escalc
+    from evidence.stats.glmm import glmm_fitter
+    from evidence.stats.sensitivity import leave_one_out
 
-    def __init__(self, styler: Any, rows: int, columns: list[str]) -> None:
-        self.styler = styler
-        self.text = f"<table of {rows} row(s): {', '.join(columns)}>"
-
-    def to_html(self) -> str:
-        """The escaped HTML table."""
-        return self.styler.to_html()
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def __repr__(self) -> str:
-        return self.text
+    if pa.k < 3:
+        raise ValueError(f"leave-one-out needs at least 3 studies, got k = {pa.k}")
+    s = pa.studies
+    es = escalc(pa.measure, xi=s["events"], ni=s["total"], study_ids=s["study_id"])
+    if pa.method == "GLMM":
+        return leave_one_out(es, fitter=glmm_fitter())
+    return leave_one_out(es, method=pa.method, knha=pa.knha)
 
 
-def show(frame: pd.DataFrame, *, na_rep: str = "") -> Any:
-    """A display table for a notebook cell: no index, and every cell and header
-    HTML-escaped, so that text from the registry (labels, quotes) renders as text,
-    never as markup.
+def subgroup_pool(pa: ProportionAnalysis, table: pd.DataFrame, by: str, *,
+                  method: str = "REML") -> SubgroupResult:
+    """Pool within each level of a study column and test the difference (Q-between).
 
-    The table's HTML id is made from its content and its position among the tables
-    this process showed (pandas would draw a random one), so that the same inputs give
-    byte-identical notebooks and pages, and two tables never share an id.
+    Uses the logit measure with an rma estimator (``REML`` by default, or the
+    analysis's own method when it is not the GLMM).
     """
-    content = hashlib.sha256(frame.to_csv(index=False).encode("utf-8")).hexdigest()[:8]
-    styler = (frame.style.set_uuid(f"{content}_{next(_SHOWN)}").hide(axis="index")
-              .format(escape="html", na_rep=na_rep).format_index(escape="html", axis=1))
-    return _Table(styler, len(frame), [str(c) for c in frame.columns])
+    from evidence.stats.effects import escalc
+    from evidence.stats.subgroups import subgroup_analysis
 
-
-def _missing(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def fmt_pct(p: float | None, digits: int = 1) -> str:
-    """``0.1282`` → ``"12.8%"``; missing → ``"n.r."``."""
-    if _missing(p):
-        return "n.r."
-    return f"{100 * float(p):.{digits}f}%"
-
-
-def fmt_num(x: float | None, digits: int = 2) -> str:
-    """Fixed-point number; missing → ``"n.r."``."""
-    if _missing(x):
-        return "n.r."
-    return f"{float(x):.{digits}f}"
-
-
-def fmt_ci(lower: float | None, upper: float | None, *, pct: bool = True,
-           digits: int = 1) -> str:
-    """``"4.1% to 33.5%"`` (or numbers when ``pct=False``)."""
-    f = fmt_pct if pct else fmt_num
-    return f"{f(lower, digits)} to {f(upper, digits)}"
-
-
-def fmt_p(p: float | None) -> str:
-    """p-value for prose: ``"p = 0.034"``, ``"p < 0.001"``."""
-    if _missing(p):
-        return "p not available"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    if by not in table.columns:
+        raise KeyError(f"no study column {by!r} to form subgroups; columns: "
+                       f"{sorted(table.columns)}")
+    groups = table[by].fillna("not reported").replace("", "not reported").astype(str)
+    es = escalc("PLO", xi=table["events"], ni=table["total"], study_ids=table["study_id"])
+    fit_method = pa.method if pa.method != "GLMM" else method
+    return subgroup_analysis(es, list(groups), method=fit_method, knha=pa.knha)
 
 
 def describe_pooled(res: ProportionAnalysis, what: str) -> str:
@@ -171,7 +184,7 @@ def describe_pooled(res: ProportionAnalysis, what: str) -> str:
     text = (f"Across {k} studies with {n} patients ({e} events), an estimated "
             f"{fmt_pct(p['estimate'])} {what} (95% CI {fmt_ci(p['ci_lower'], p['ci_upper'])}; "
             f"{METHOD_NAMES[res.method]}).")
-    if res.method != "FE" and not _missing(p.get("pi_lower")):
+    if res.method != "FE" and not is_missing(p.get("pi_lower")):
         text += (f" Allowing for the differences between studies, the proportion in a new "
                  f"study like these would be expected between {fmt_pct(p['pi_lower'])} and "
                  f"{fmt_pct(p['pi_upper'])} (95% prediction interval).")
@@ -186,11 +199,11 @@ def describe_heterogeneity(result: MetaResult | None) -> str:
     if result is None or result.k < 2:
         return "Heterogeneity cannot be assessed with a single study."
     parts = [f"τ² = {fmt_num(result.tau2, 3)}"]
-    if not _missing(result.tau2_ci_lower):
+    if not is_missing(result.tau2_ci_lower):
         parts[0] += f" (95% CI {fmt_num(result.tau2_ci_lower, 3)} to " \
                     f"{fmt_num(result.tau2_ci_upper, 3)})"
     parts.append(f"I² = {fmt_num(result.i2, 1)}%")
-    if not _missing(result.i2_ci_lower):
+    if not is_missing(result.i2_ci_lower):
         parts[-1] += f" (95% CI {fmt_num(result.i2_ci_lower, 1)}% to " \
                      f"{fmt_num(result.i2_ci_upper, 1)}%)"
     q = f"Q = {fmt_num(result.q, 2)} on {result.q_df} df, {fmt_p(result.q_pvalue)}"
@@ -230,6 +243,16 @@ def study_table(res: ProportionAnalysis) -> pd.DataFrame:
     return frame
 
 
+def estimator_panel_table(pa: ProportionAnalysis) -> pd.DataFrame:
+    """The display table of every measure x estimator fitted to the analysis's studies
+    (:func:`evidence.stats.sensitivity.estimator_panel`)."""
+    from evidence.stats.sensitivity import estimator_panel
+
+    s = pa.studies
+    return panel_table(summary_frame(estimator_panel(s["events"], s["total"],
+                                                     study_ids=s["study_id"]), index=False))
+
+
 def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
     """Display version of :func:`evidence.stats.sensitivity.estimator_panel`."""
     import pandas as pd
@@ -237,7 +260,7 @@ def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in panel.to_dict("records"):
         err = r.get("error")
-        ok = _missing(err) or err in ("", None)
+        ok = is_missing(err) or err in ("", None)
         rows.append({
             "Measure": r["measure"],
             "Method": r["method"] + (" + HK" if r.get("knha") else ""),
@@ -252,31 +275,22 @@ def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _loo_rows(loo: Any) -> tuple[list[str], list[float], list[float], list[float]]:
+def _loo_rows(loo: Refits) -> tuple[list[str], list[float], list[float], list[float]]:
     """Omitted study ids and the back-transformed estimates and CIs of each refit."""
-    ids = list(getattr(loo, "omitted", None) or loo.study_ids)
-    est = getattr(loo, "back_estimate", None)
-    if est is None:
-        return ids, list(loo.prop), list(loo.prop_ci_lower), list(loo.prop_ci_upper)
-    return ids, list(est), list(loo.back_ci_lower), list(loo.back_ci_upper)
+    return (list(loo.omitted), list(loo.back_estimate), list(loo.back_ci_lower),
+            list(loo.back_ci_upper))
 
 
-def _loo_failures(loo: Any) -> dict[int, str]:
-    """Row -> why that refit has no estimate (rma ``errors``, or the GLMM's ``notes``)."""
-    ids, est, _, _ = _loo_rows(loo)
-    errors = list(getattr(loo, "errors", None) or [None] * len(ids))
-    notes = tuple(getattr(loo, "notes", ()) or ())
-    failed = {}
-    for i, (sid, e) in enumerate(zip(ids, est, strict=True)):
-        if e is not None and math.isfinite(float(e)):
-            continue
-        prefix = f"{sid}: not fitted ("
-        note = next((n[len(prefix):-1] for n in notes if n.startswith(prefix)), None)
-        failed[i] = errors[i] or note or "no finite estimate"
-    return failed
+def _loo_failures(loo: Refits) -> dict[int, str]:
+    """Row -> why that refit has no estimate (its error, or that it has none)."""
+    failed = dict(loo.failed)
+    for i, e in enumerate(loo.back_estimate):
+        if i not in failed and not math.isfinite(float(e)):
+            failed[i] = "no finite estimate"
+    return dict(sorted(failed.items()))
 
 
-def loo_table(loo: Any, labels: dict[str, str] | None = None) -> pd.DataFrame:
+def loo_table(loo: Refits, labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Display table of a leave-one-out analysis (rma or GLMM refits).
 
     A refit that failed says so, with the reason, instead of showing numbers.
@@ -296,7 +310,7 @@ def loo_table(loo: Any, labels: dict[str, str] | None = None) -> pd.DataFrame:
     })
 
 
-def describe_loo(loo: Any, full: dict[str, Any], labels: dict[str, str] | None = None) -> str:
+def describe_loo(loo: Refits, full: dict[str, Any], labels: dict[str, str] | None = None) -> str:
     """Which omitted study moves the pooled proportion most, in words.
 
     Refits that failed are named with the reason, never silently left out of the range.
@@ -313,7 +327,7 @@ def describe_loo(loo: Any, full: dict[str, Any], labels: dict[str, str] | None =
     if failed:
         reasons = escape_markdown("; ".join(sorted(set(failed.values()))))
         refits = "those refits are" if len(failed) > 1 else "that refit is"
-        not_fitted = (f"Without {_join([name(i) for i in sorted(failed)])} the model could "
+        not_fitted = (f"Without {join_names([name(i) for i in sorted(failed)])} the model could "
                       f"not be fitted ({reasons}); {refits} "
                       + ("left out of the range above." if fitted else "marked in the table."))
     if not fitted:
@@ -327,15 +341,11 @@ def describe_loo(loo: Any, full: dict[str, Any], labels: dict[str, str] | None =
             + (f" {not_fitted}" if not_fitted else ""))
 
 
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def subgroup_table(sub: Any) -> pd.DataFrame:
+def subgroup_pool_table(sub: SubgroupResult) -> pd.DataFrame:
     """Display table of a subgroup analysis."""
     import pandas as pd
 
-    frame = sub.summary_frame()
+    frame = summary_frame(sub.summary())
     return pd.DataFrame({
         "Subgroup": [str(g).replace("_", " ") for g in frame.index],
         "k": frame["k"].astype(int).to_numpy(),
@@ -348,7 +358,7 @@ def subgroup_table(sub: Any) -> pd.DataFrame:
     })
 
 
-def describe_subgroups(sub: Any, by: str) -> str:
+def describe_subgroup_pool(sub: SubgroupResult, by: str) -> str:
     """The test for subgroup differences in words."""
     what = escape_markdown(by.replace("_", " "))
     text = (f"Test for differences between subgroups by {what}: Q = {fmt_num(sub.q_between, 2)} "

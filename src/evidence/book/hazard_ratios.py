@@ -1,0 +1,296 @@
+"""Hazard ratios: harmonised to one direction, pooled on the log scale, and read in words.
+
+:func:`harmonise_hazard_ratios` puts every hazard ratio of ``effects.csv`` in the
+direction the analysis names (inverting those reported the other way round);
+:func:`hazard_ratio_effects` turns them into log hazard ratios for
+:func:`evidence.stats.pooling.rma`; the rest display and describe them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from evidence.book.names import ADJUSTMENT_NAMES
+from evidence.book.studies import StudyIndex
+from evidence.book.text import fmt_ci, fmt_num, p_cell, plural
+from evidence.stats.checks import check_level
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evidence.stats.results import EffectSizes, MetaResult
+
+__all__ = [
+    "ADJUSTED",
+    "ADJUSTMENT_NAMES",
+    "describe_hazard_ratios",
+    "harmonise_hazard_ratios",
+    "hazard_ratio_effects",
+    "hazard_ratio_notes",
+    "hazard_ratio_study_ci",
+    "hazard_ratio_table",
+    "pool_hazard_ratios",
+    "split_by_adjustment",
+]
+
+
+# ======================================================================================
+# Hazard ratios
+# ======================================================================================
+
+
+def _split_comparison(comparison: str) -> tuple[str, str]:
+    head, sep, tail = str(comparison).partition("_vs_")
+    if not sep or not head or not tail:
+        raise ValueError(f"comparison {comparison!r} is not '<numerator>_vs_<reference>'")
+    return head, tail
+
+
+def harmonise_hazard_ratios(rows: pd.DataFrame, comparison: str) -> pd.DataFrame:
+    """Hazard ratios of one comparison, all in the direction ``comparison`` names.
+
+    ``comparison`` is ``"<numerator>_vs_<reference>"``; a row reported as
+    ``"<reference>_vs_<numerator>"`` is inverted: ``HR → 1/HR`` and its CI limits
+    become ``(1/upper, 1/lower)`` (the p-value does not change).  When the
+    numerator and reference share a prefix (``ctc_her2_positive_vs_negative``), a
+    row written ``ctc_her2_negative_vs_positive`` is recognised as the reverse too.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        ``effects.csv`` rows (``comparison``, ``estimate``, ``ci_lower``,
+        ``ci_upper``, ``p_value``, ...).
+    comparison : str
+        The direction to report.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The matching rows with ``hr``, ``hr_lower``, ``hr_upper`` (harmonised;
+        NaN where no CI is reported) and ``direction`` (``"as reported"`` or
+        ``"inverted"``), ``reported_comparison``.
+    """
+    num, ref = _split_comparison(comparison)
+    reverse = {f"{ref}_vs_{num}"}
+    # shared prefix, e.g. ctc_her2_positive_vs_negative <-> ctc_her2_negative_vs_positive
+    prefix, _, last = num.rpartition("_")
+    if prefix and "_" not in ref:
+        reverse.add(f"{prefix}_{ref}_vs_{last}")
+    keep = rows[rows["comparison"].isin({comparison} | reverse)].copy()
+    inverted = keep["comparison"] != comparison
+    est = keep["estimate"].astype(float)
+    lo = keep["ci_lower"].astype(float)
+    hi = keep["ci_upper"].astype(float)
+    keep["hr"] = np.where(inverted, 1.0 / est, est)
+    keep["hr_lower"] = np.where(inverted, 1.0 / hi, lo)
+    keep["hr_upper"] = np.where(inverted, 1.0 / lo, hi)
+    keep["direction"] = np.where(inverted, "inverted", "as reported")
+    keep["reported_comparison"] = keep["comparison"]
+    keep["comparison"] = comparison
+    return keep.reset_index(drop=True)
+
+
+#: Values of ``effects.csv`` ``adjusted`` (their words: :data:`ADJUSTMENT_NAMES`).
+ADJUSTED: tuple[str, ...] = tuple(ADJUSTMENT_NAMES)
+
+
+def split_by_adjustment(table: pd.DataFrame, pool_adjusted: str
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows to pool (``adjusted == pool_adjusted``) and rows only to show (the others).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Harmonised rows (:func:`harmonise_hazard_ratios`).
+    pool_adjusted : {"no", "yes"}
+        Pool the unadjusted (univariable) or the adjusted (multivariable) estimates.
+
+    Raises
+    ------
+    ValueError
+        ``pool_adjusted`` not in ``("no", "yes")``.
+    """
+    if pool_adjusted not in ADJUSTED:
+        raise ValueError(f"unknown pool_adjusted {pool_adjusted!r}; allowed: "
+                         f"{', '.join(ADJUSTED)}")
+    pooled = table["adjusted"] == pool_adjusted
+    return table[pooled].reset_index(drop=True), table[~pooled].reset_index(drop=True)
+
+
+def hazard_ratio_effects(table: pd.DataFrame, level: float = 0.95) -> EffectSizes:
+    """Log hazard ratios and variances of harmonised rows, one per study.
+
+    The variance comes from the reported CI where there is one, else from the
+    two-sided p-value (:func:`evidence.stats.effects.hazard_ratios`).
+
+    Raises
+    ------
+    ValueError
+        Two rows for one study (pool one kind: adjusted or not), or a row with
+        neither a CI nor a p-value.
+    """
+    from evidence.stats.effects import hazard_ratios
+
+    dup = table["study_id"][table["study_id"].duplicated()]
+    if len(dup):
+        raise ValueError(f"more than one hazard ratio for {sorted(set(dup))}: select "
+                         "adjusted or unadjusted estimates")
+    return hazard_ratios(table["hr"].to_numpy(float), table["hr_lower"].to_numpy(float),
+                         table["hr_upper"].to_numpy(float), table["p_value"].to_numpy(float),
+                         study_ids=table["study_id"].tolist(), level=level)
+
+
+def pool_hazard_ratios(es: EffectSizes) -> tuple[MetaResult, MetaResult]:
+    """The random-effects (REML) and the common-effect fit of log hazard ratios."""
+    from evidence.stats.pooling import rma
+
+    return rma(es, method="REML"), rma(es, method="FE")
+
+
+def hazard_ratio_study_ci(table: pd.DataFrame, es: EffectSizes,
+                          level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Per-study CI limits for the forest plot: as reported, else Wald from ``vi``."""
+    from evidence.stats.distributions import norm_quantile_upper
+
+    z = norm_quantile_upper((1.0 - check_level(level)) / 2.0)
+    lo = table["hr_lower"].to_numpy(float)
+    hi = table["hr_upper"].to_numpy(float)
+    se = np.sqrt(np.asarray(es.vi, dtype=float))
+    yi = np.asarray(es.yi, dtype=float)
+    missing = ~(np.isfinite(lo) & np.isfinite(hi))
+    lo = np.where(missing, np.exp(yi - z * se), lo)
+    hi = np.where(missing, np.exp(yi + z * se), hi)
+    return lo, hi
+
+
+def hazard_ratio_table(table: pd.DataFrame, studies: pd.DataFrame,
+                       pooled_adjusted: str) -> pd.DataFrame:
+    """Display table of harmonised hazard ratios, saying which were pooled and why not."""
+    import pandas as pd
+
+    study = StudyIndex(studies)
+    out = []
+    for r in table.to_dict("records"):
+        s = study(r["study_id"])
+        has_ci = math.isfinite(r["hr_lower"]) and math.isfinite(r["hr_upper"])
+        pooled = r["adjusted"] == pooled_adjusted
+        out.append({
+            "Study": s["label"],
+            "Analysis": "multivariable (adjusted)" if r["adjusted"] == "yes"
+            else "univariable (unadjusted)",
+            "Hazard ratio (95% CI)": f"{fmt_num(r['hr'], 2)} ("
+            + (fmt_ci(r["hr_lower"], r["hr_upper"], pct=False, digits=2) if has_ci
+               else "CI not reported") + ")",
+            "p": p_cell(r["p_value"]),
+            "SE from": "reported CI" if has_ci else "p-value",
+            "Direction": r["direction"],
+            "Pooled": "yes" if pooled else "no (shown only)",
+        })
+    return pd.DataFrame(out)
+
+
+def hazard_ratio_notes(table: pd.DataFrame, studies: pd.DataFrame) -> str:
+    """The registry's note on each hazard ratio, as a Markdown list."""
+    study = StudyIndex(studies)
+    items = []
+    for r in table.to_dict("records"):
+        note = str(r.get("note", "") or "").strip()
+        if note:
+            items.append(f"- *{study(r['study_id'])['label']}, "
+                         f"{ADJUSTMENT_NAMES.get(r['adjusted'], r['adjusted'])}*: {note}")
+    return "\n".join(items) if items else "The registry has no notes on these estimates."
+
+
+def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
+                           pooled: pd.DataFrame, shown: pd.DataFrame, studies: pd.DataFrame,
+                           comparison_words: str, outcome_words: str) -> str:
+    """Plain-language account of the pooled hazard ratio and what limits it.
+
+    Parameters
+    ----------
+    re, fe : MetaResult or None
+        Random-effects (REML) and common-effect fits of ``pooled`` (None if there
+        is nothing to pool).
+    pooled, shown : pandas.DataFrame
+        Harmonised rows that were pooled, and those only shown (the other kind
+        of adjustment).
+    studies : pandas.DataFrame
+        ``studies.csv`` rows, for the populations.
+    comparison_words : str
+        E.g. ``"patients with HER2-positive CTCs vs those without"``.
+    outcome_words : str
+        E.g. ``"progression-free survival"``.
+    """
+    study = StudyIndex(studies)
+    paras = []
+    inverted = int((pooled["direction"] == "inverted").sum()
+                   + (shown["direction"] == "inverted").sum())
+    paras.append(
+        f"Every hazard ratio compares {comparison_words} "
+        + ("(as all sources report it, so none had to be inverted)" if inverted == 0 else
+           f"({plural(inverted, 'estimate', 'estimates')} reported the other way round "
+           "inverted)")
+        + f"; a hazard ratio below 1 means a lower hazard of an event — longer "
+          f"{outcome_words} — in the first group.")
+    kind = ADJUSTMENT_NAMES.get(str(pooled["adjusted"].iloc[0]), "") if not pooled.empty \
+        else ""
+    if re is None or fe is None or pooled.empty:
+        paras.append("There are no estimates of this kind to pool.")
+    elif re.k == 1:
+        r = pooled.iloc[0]
+        paras.append(f"Only one {kind} estimate "
+                     f"({study(r['study_id'])['label']}): hazard ratio "
+                     f"{fmt_num(r['hr'], 2)}; nothing is pooled.")
+    else:
+        p_re, p_fe = re.pooled(), fe.pooled()
+        ci_re = fmt_ci(p_re.ci_lower, p_re.ci_upper, pct=False, digits=2)
+        ci_fe = fmt_ci(p_fe.ci_lower, p_fe.ci_upper, pct=False, digits=2)
+        text = (f"Pooling the {re.k} {kind} estimates on the log scale gives a hazard ratio "
+                f"of {fmt_num(p_re.estimate, 2)} (95% CI {ci_re}; random-effects model, REML), "
+                f"and {fmt_num(p_fe.estimate, 2)} ({ci_fe}) with the common-effect model. "
+                + ("The pooled interval excludes 1." if p_re.ci_upper < 1 or p_re.ci_lower > 1
+                   else "The pooled interval includes 1 (no association)."))
+        if re.tau2 == 0:
+            text += (" The between-study variance is estimated at zero, so the two models "
+                     "agree; with so few studies this does not show that the studies agree.")
+        if re.k < 5:
+            text += (f" With k = {re.k}, τ² and the test of heterogeneity rest on almost no "
+                     "information.")
+        by_p = int(pooled["hr_lower"].isna().sum())
+        if by_p:
+            text += (f" {plural(by_p, 'estimate comes', 'estimates come')} without a "
+                     "confidence interval; the standard error is back-calculated from the "
+                     "printed p-value (assuming a Wald test), so it is only as precise as that "
+                     "rounded p-value.")
+        paras.append(text)
+    if not shown.empty:
+        items = []
+        for r in shown.to_dict("records"):
+            lab = study(r["study_id"])["label"]
+            ci = (f" (95% CI {fmt_ci(r['hr_lower'], r['hr_upper'], pct=False, digits=2)})"
+                  if math.isfinite(r["hr_lower"]) else "")
+            items.append(f"{lab} {fmt_num(r['hr'], 2)}{ci}")
+        other = ADJUSTMENT_NAMES.get(str(shown["adjusted"].iloc[0]), "other")
+        verb = "estimate is" if len(items) == 1 else "estimates are"
+        paras.append(f"The {other} {verb} shown, not pooled: " + "; ".join(items)
+                     + ". Mixing adjusted and unadjusted hazard ratios would pool different "
+                       "quantities.")
+    ids = list(dict.fromkeys([*pooled["study_id"], *shown["study_id"]]))
+    pops = []
+    for sid in ids:
+        s = study(sid)
+        pops.append(f"- *{s['label']}*: tissue HER2-{s.get('tissue_her2', '?')}, "
+                    f"{s.get('setting', '')} disease; treatment: {s.get('intervention', '')}; "
+                    f"CTC HER2 criterion: {s.get('her2_cutoff', '')}.")
+    if len(ids) > 1:
+        paras.append("The populations are not alike:\n\n" + "\n".join(pops) + "\n\n"
+                     "How each study forms its comparison groups is in the registry notes "
+                     "below the table. The pooled value therefore summarises related but "
+                     "different questions: read it as a sign of direction, not as one effect "
+                     "measured twice.")
+    elif pops:
+        paras.append("Population:\n\n" + pops[0])
+    return "\n\n".join(paras)

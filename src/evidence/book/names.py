@@ -1,0 +1,121 @@
+"""Names shown to readers: models, measures, HER2 categories, subgroups, arms, outcomes.
+
+One dictionary per kind of code, so that a registry slug or a metafor code reads the
+same in every chapter, table and figure. A code without an entry reads as itself with
+``_`` replaced by spaces (:func:`name`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "ADJUSTMENT_NAMES",
+    "ARM_NAMES",
+    "CATEGORY_NAMES",
+    "LEVEL_NAMES",
+    "MEASURE_NAMES",
+    "METHOD_NAMES",
+    "OUTCOME_PHRASES",
+    "SUBGROUP_NAMES",
+    "level_name",
+    "name",
+    "outcome_short",
+    "outcome_verb",
+]
+
+#: Models, by metafor's ``method`` code.
+METHOD_NAMES: dict[str, str] = {
+    "FE": "common-effect (inverse-variance) model",
+    "DL": "random-effects model, DerSimonian-Laird τ²",
+    "REML": "random-effects model, restricted maximum-likelihood τ²",
+    "PM": "random-effects model, Paule-Mandel τ²",
+    "ML": "random-effects model, maximum-likelihood τ²",
+    "HE": "random-effects model, Hedges τ²",
+    "SJ": "random-effects model, Sidik-Jonkman τ²",
+    "GLMM": "binomial-normal random-effects model (GLMM, exact binomial likelihood)",
+}
+#: Measures, by metafor's ``measure`` code (the scale of a proportion; a two-group effect).
+MEASURE_NAMES: dict[str, str] = {
+    "PLO": "logit", "PFT": "Freeman-Tukey double arcsine", "PAS": "arcsine",
+    "PR": "raw proportion", "RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference",
+    "HR": "hazard ratio",
+}
+#: HER2 categories of ``transitions.csv``.
+CATEGORY_NAMES: dict[str, str] = {"zero": "HER2-zero", "low": "HER2-low",
+                                  "positive": "HER2-positive"}
+#: Subgroup keys (``key=value`` in ``subgroup``).
+SUBGROUP_NAMES: dict[str, str] = {
+    "hormone_receptor": "Hormone receptor status",
+    "recurrence": "Type of first recurrence",
+    "bcfi_months": "Breast cancer-free interval (months)",
+    "primary_her2": "HER2 category of the primary tumour",
+    "biopsy_interval": "Time since biopsy",
+    "metastasis_count": "Number of metastases",
+    "metastatic_site": "Metastatic site",
+    "dfs_months": "Disease-free survival (months)",
+    "therapy_line": "Therapy line",
+    "anti_her2_regimen": "Anti-HER2 regimen",
+}
+#: Subgroup levels, whatever their key.
+LEVEL_NAMES: dict[str, str] = {
+    "lt_12": "< 12", "12_to_24": "12 to 24", "gt_24": "> 24", "le_12": "≤ 12", "gt_12": "> 12",
+    "gt_1y": "> 1 year", "lt_1y": "< 1 year", "two_or_more": "two or more",
+    "non_visceral": "non-visceral", "second_or_later": "second or later",
+    "trastuzumab_chemo": "trastuzumab + chemotherapy",
+    "lapatinib_chemo": "lapatinib + chemotherapy",
+}
+#: Levels whose words depend on their key.
+_KEY_LEVEL_NAMES: dict[tuple[str, str], str] = {
+    ("hormone_receptor", "positive"): "hormone receptor-positive",
+    ("hormone_receptor", "negative"): "hormone receptor-negative",
+    ("primary_her2", "zero"): "HER2-zero primary",
+    ("primary_her2", "low"): "HER2-low primary",
+    ("primary_her2", "positive"): "HER2-positive primary",
+}
+#: Arms (``outcomes.csv`` ``arm``).
+ARM_NAMES: dict[str, str] = {
+    "trastuzumab_taxane": "trastuzumab + taxane",
+    "taxane_only": "taxane only",
+    "trastuzumab": "trastuzumab",
+    "observation": "observation",
+    "all": "all patients",
+}
+#: How each outcome reads in a sentence "``n`` of ``N`` patients ...":
+#: (short name, verb phrase).
+OUTCOME_PHRASES: dict[str, tuple[str, str]] = {
+    "ctc_persistence": ("CTC persistence at follow-up", "were still CTC-positive at follow-up"),
+    "objective_response": ("objective response", "had an objective response"),
+    "disease_control": ("disease control", "had disease control (CR, PR or SD)"),
+    "pfr6": ("progression-free at 6 months", "were progression-free at 6 months"),
+    "her2_ctc_screening_yield": ("HER2-positive CTCs among screened",
+                                 "had HER2-positive CTCs"),
+    "treated_among_eligible": ("treated among eligible", "were treated"),
+    "randomized_among_eligible": ("randomised among eligible", "were randomised"),
+    "ctc_detection": ("CTC detection", "had detectable CTCs"),
+}
+#: Values of ``effects.csv`` ``adjusted``.
+ADJUSTMENT_NAMES: dict[str, str] = {"no": "unadjusted (univariable)",
+                                    "yes": "adjusted (multivariable)"}
+
+
+def name(value: str, names: Mapping[str, str]) -> str:
+    """The reader's name of a code: its entry in ``names``, else the code with spaces."""
+    return names.get(value, value.replace("_", " "))
+
+
+def level_name(key: str, level: str) -> str:
+    """The reader's name of a subgroup level (``hormone_receptor=positive`` reads
+    "hormone receptor-positive")."""
+    return _KEY_LEVEL_NAMES.get((key, level)) or name(level, LEVEL_NAMES)
+
+
+def outcome_short(outcome: str) -> str:
+    """Short name of an outcome (``"objective response"``)."""
+    return OUTCOME_PHRASES.get(outcome, (outcome.replace("_", " "), ""))[0]
+
+
+def outcome_verb(outcome: str) -> str:
+    """Verb phrase of an outcome (``"had an objective response"``)."""
+    phrase = OUTCOME_PHRASES.get(outcome)
+    return phrase[1] if phrase else f"had the outcome {outcome.replace('_', ' ')}"

@@ -1,0 +1,110 @@
+"""Text primitives of the book: escaping, number formats, plurals and lists.
+
+Every number a chapter states is formatted here, so that the same quantity reads the same
+way on every page (``12.8%``, ``4.1% to 33.5%``, ``p = 0.034``), and every text that
+comes from the registry passes :func:`escape_markdown` before it is glued into prose.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+__all__ = [
+    "cap",
+    "count_text",
+    "escape_markdown",
+    "fmt_ci",
+    "fmt_num",
+    "fmt_p",
+    "fmt_pct",
+    "is_missing",
+    "join_names",
+    "p_cell",
+    "plural",
+]
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Markdown source that renders ``text`` literally.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for
+    all of them), so no emphasis, link, role, math or HTML can form; line breaks
+    become spaces.
+
+    Parameters
+    ----------
+    text : str
+        Plain text.
+
+    Returns
+    -------
+    str
+    """
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def is_missing(x: Any) -> bool:
+    """None or NaN."""
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def fmt_pct(p: float | None, digits: int = 1) -> str:
+    """``0.1282`` → ``"12.8%"``; missing → ``"n.r."``."""
+    if is_missing(p):
+        return "n.r."
+    return f"{100 * float(p):.{digits}f}%"
+
+
+def fmt_num(x: float | None, digits: int = 2) -> str:
+    """Fixed-point number; missing → ``"n.r."``."""
+    if is_missing(x):
+        return "n.r."
+    return f"{float(x):.{digits}f}"
+
+
+def fmt_ci(lower: float | None, upper: float | None, *, pct: bool = True,
+           digits: int = 1) -> str:
+    """``"4.1% to 33.5%"`` (or numbers when ``pct=False``)."""
+    f = fmt_pct if pct else fmt_num
+    return f"{f(lower, digits)} to {f(upper, digits)}"
+
+
+def fmt_p(p: float | None) -> str:
+    """p-value for prose: ``"p = 0.034"``, ``"p < 0.001"``."""
+    if is_missing(p):
+        return "p not available"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def p_cell(p: float) -> str:
+    """A p-value for a table cell: ``"0.170"``, ``"< 0.001"``, ``"n.r."``."""
+    text = fmt_p(p)
+    if text.startswith("p = "):
+        return text[4:]
+    if text.startswith("p < "):
+        return text[2:]
+    return "n.r."
+
+
+def count_text(events: int, total: int) -> str:
+    """``"4 of 8 (50.0%)"``."""
+    return f"{int(events)} of {int(total)} ({fmt_pct(events / total)})"
+
+
+def cap(text: str) -> str:
+    """First letter upper-case, the rest untouched (``"CTC persistence"`` stays)."""
+    return text[:1].upper() + text[1:]
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """``"1 study"``, ``"1,024 studies"``."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def join_names(names: list[str]) -> str:
+    """``"A"``, ``"A and B"``, ``"A, B and C"``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

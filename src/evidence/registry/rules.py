@@ -1,0 +1,464 @@
+"""The rules of the study registry: its files, columns and vocabularies, and their checks.
+
+The registry is a directory of UTF-8 CSV files (RFC 4180 quoting, header row):
+
+================== ========== ======================================================
+file               required   one row per
+================== ========== ======================================================
+studies.csv        yes        study
+outcome_types.csv  yes        outcome name (the vocabulary of ``outcomes.csv``)
+outcomes.csv       yes        extracted count (``events`` of ``total``)
+effects.csv        no         ratio estimate (hazard ratio with CI and/or p-value)
+transitions.csv    no         cell or margin of a HER2 category transition table
+================== ========== ======================================================
+
+:func:`validate` reads every file with the :mod:`csv` module, so that each problem
+carries the exact physical line where its record starts, and collects *every*
+problem as a :class:`RegistryProblem` printed as ``FILE:LINE: column: message``.
+:func:`load` validates, raises :class:`RegistryError` on any problem, and returns a
+:class:`Registry` of pandas DataFrames.  Nothing here ever writes a registry file.
+
+Conventions
+-----------
+* Every cell is stripped of surrounding whitespace before it is checked and stored.
+* ``FILE`` is the path relative to the data directory's parent (``data/outcomes.csv``)
+  when the data directory is given as an absolute path, else the path as given.
+* ``LINE`` is 1-based and counts the header as line 1; a record whose quoted field
+  spans several lines is reported at the line where it starts.  A missing file is
+  reported at line 0.  Problems that concern a whole row or file have an empty
+  ``column`` and print as ``FILE:LINE: message``.
+* Columns beyond the required ones are allowed and kept (as text).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from evidence.registry.csvfile import Record, RegistryProblem, Table, display_path, read_table
+
+__all__ = [
+    "ARM_ROLES",
+    "CATEGORIES",
+    "HER2_CATEGORIES",
+    "MARGIN",
+    "OPTIONAL_COLUMNS",
+    "REGISTRY_FILES",
+    "REQUIRED_COLUMNS",
+    "SETTINGS",
+    "TISSUE_HER2",
+    "USES",
+    "YES_NO",
+    "check_registry",
+    "parse_subgroup",
+    "validate",
+]
+
+#: Registry files in checking order, and whether each must exist.
+REGISTRY_FILES: dict[str, bool] = {
+    "studies.csv": True,
+    "outcome_types.csv": True,
+    "outcomes.csv": True,
+    "effects.csv": False,
+    "transitions.csv": False,
+}
+
+#: Columns every file must have (they may be empty unless a rule says otherwise).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "studies.csv": ("study_id", "label", "year", "design", "setting", "tissue_her2",
+                    "ctc_assay", "her2_method", "her2_cutoff", "intervention", "citation",
+                    "doi"),
+    "outcome_types.csv": ("outcome", "events", "total", "description"),
+    "outcomes.csv": ("study_id", "arm", "outcome", "subgroup", "events", "total", "derived",
+                     "source", "quote"),
+    "effects.csv": ("study_id", "outcome", "comparison", "estimate", "ci_lower", "ci_upper",
+                    "p_value", "adjusted", "source", "quote"),
+    "transitions.csv": ("study_id", "subgroup", "from_category", "to_category", "count",
+                        "derived", "source", "quote", "use", "note"),
+}
+
+#: Columns that are checked when present and added (empty) by :func:`load` when absent.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "studies.csv": ("her2_method_group", "agent", "randomized", "source", "notes"),
+    "outcome_types.csv": (),
+    "outcomes.csv": ("use", "note", "arm_role", "source_error"),
+    "effects.csv": ("subgroup", "derived", "use", "note"),
+    "transitions.csv": (),
+}
+
+SETTINGS = ("metastatic", "early")
+TISSUE_HER2 = ("negative", "positive", "any")
+YES_NO = ("yes", "no")
+USES = ("primary", "alternative")
+ARM_ROLES = ("experimental", "control")
+#: HER2 categories of ``transitions.csv``, in table order.
+HER2_CATEGORIES = ("zero", "low", "positive")
+#: A margin of a transition table (all categories).
+MARGIN = "any"
+CATEGORIES = (*HER2_CATEGORIES, MARGIN)
+
+_SLUG = re.compile(r"[a-z0-9_]+")
+_INTEGER = re.compile(r"[0-9]+")
+
+
+class _Checker:
+    """Accumulates problems for one table; the ``check_*`` helpers skip absent columns."""
+
+    def __init__(self, table: Table, required: tuple[str, ...]) -> None:
+        self.table = table
+        self.columns = set(table.header)
+        self.problems: list[RegistryProblem] = [
+            RegistryProblem(table.file, 1, name, "missing required column")
+            for name in required if name not in self.columns
+        ]
+
+    def add(self, record: Record, column: str, message: str) -> None:
+        self.problems.append(RegistryProblem(self.table.file, record.line, column, message))
+
+    def has(self, *columns: str) -> bool:
+        return all(c in self.columns for c in columns)
+
+    def nonempty(self, record: Record, *columns: str) -> None:
+        for column in columns:
+            if column in self.columns and not record.cells[column]:
+                self.add(record, column, "missing value")
+
+    def unique_slug(self, record: Record, column: str, first_line: dict[str, int]) -> None:
+        """A slug key that no earlier record has; ``first_line`` maps keys to lines."""
+        self.slug(record, column)
+        value = record.cells.get(column, "")
+        if not value:
+            return
+        if value in first_line:
+            self.add(record, column, f"duplicate {column} {value!r} "
+                                     f"(first on line {first_line[value]})")
+        else:
+            first_line[value] = record.line
+
+    def slug(self, record: Record, column: str) -> None:
+        value = record.cells.get(column)
+        if value is None:
+            return
+        if not value:
+            self.add(record, column, "missing value")
+        elif not _SLUG.fullmatch(value):
+            self.add(record, column,
+                     f"{value!r} is not a slug (lowercase letters, digits and '_' only)")
+
+    def choice(self, record: Record, column: str, allowed: tuple[str, ...],
+               *, allow_empty: bool = False) -> None:
+        value = record.cells.get(column)
+        if value is None or (allow_empty and not value):
+            return
+        if not value:
+            self.add(record, column, f"missing value (one of {', '.join(allowed)})")
+        elif value not in allowed:
+            self.add(record, column, f"{value!r} is not one of {', '.join(allowed)}")
+
+    def integer(self, record: Record, column: str) -> int | None:
+        """A non-negative integer, or None after recording the problem."""
+        value = record.cells.get(column)
+        if value is None:
+            return None
+        if not value:
+            self.add(record, column, "missing value (a non-negative integer)")
+            return None
+        if _INTEGER.fullmatch(value):
+            return int(value)
+        if re.fullmatch(r"-[0-9]+", value):
+            self.add(record, column, f"must not be negative, got {value}")
+        else:
+            self.add(record, column, f"must be a non-negative integer, got {value!r}")
+        return None
+
+    def number(self, record: Record, column: str) -> float | None:
+        """A finite number, ``nan`` for an empty cell, or None after recording the problem."""
+        value = record.cells.get(column)
+        if value is None:
+            return None
+        if not value:
+            return math.nan
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        else:
+            if math.isfinite(number):
+                return number
+        self.add(record, column, f"must be a number, got {value!r}")
+        return None
+
+    def use(self, record: Record) -> str | None:
+        """The row's ``use`` (empty means ``primary``), or None if invalid."""
+        value = record.cells.get("use", "") or "primary"
+        if value not in USES:
+            self.add(record, "use", f"{value!r} is not one of {', '.join(USES)} "
+                                    "(empty means primary)")
+            return None
+        if value == "alternative" and not record.cells.get("note", ""):
+            self.add(record, "note", "an alternative row needs a note saying what it "
+                                     "contradicts and why the primary reading was chosen")
+        return value
+
+    def known(self, record: Record, column: str, known: set[str] | None,
+              where: str) -> None:
+        value = record.cells.get(column)
+        if value and known is not None and value not in known:
+            self.add(record, column, f"unknown {column} {value!r} (not in {where})")
+
+
+def parse_subgroup(subgroup: str) -> dict[str, str]:
+    """``"hormone_receptor=positive;recurrence=distant"`` → a dict (``""`` → ``{}``).
+
+    The one reader of the subgroup grammar: ``key=value`` pairs joined by ``;``, keys
+    slugs and unique, white space around keys and values ignored.
+
+    Raises
+    ------
+    ValueError
+        A part that is not ``key=value``, a key that is not a slug, or a key given twice.
+    """
+    out: dict[str, str] = {}
+    if not subgroup:
+        return out
+    for part in str(subgroup).split(";"):
+        key, sep, val = (s.strip() for s in part.partition("="))
+        if not sep or not key or not val or "=" in val:
+            raise ValueError(f"{subgroup!r} is not key=value pairs joined by ';' "
+                             f"(bad part {part!r})")
+        if not _SLUG.fullmatch(key):
+            raise ValueError(f"key {key!r} in {subgroup!r} is not a slug")
+        if key in out:
+            raise ValueError(f"key {key!r} repeated in {subgroup!r}")
+        out[key] = val
+    return out
+
+
+def _check_subgroup(check: _Checker, record: Record) -> None:
+    """``subgroup`` is empty or ``key=value`` pairs joined by ``;``."""
+    try:
+        parse_subgroup(record.cells.get("subgroup", ""))
+    except ValueError as exc:
+        check.add(record, "subgroup", str(exc))
+
+
+def _check_primary_keys(check: _Checker, key_columns: tuple[str, ...],
+                        uses: dict[int, str], *, need_primary: bool) -> None:
+    """At most one primary row per key; optionally, each alternative row needs a primary."""
+    if not check.has(*(c for c in key_columns if c != "subgroup")):
+        return
+    first_primary: dict[tuple[str, ...], int] = {}
+    alternatives: list[tuple[Record, tuple[str, ...]]] = []
+    for record in check.table.records:
+        use = uses.get(record.line)
+        key = tuple(record.cells.get(c, "") for c in key_columns)
+        if use == "primary":
+            if key in first_primary:
+                check.add(record, "use",
+                          f"duplicate primary row for ({_describe_key(key_columns, key)}); "
+                          f"first on line {first_primary[key]} (mark one use=alternative "
+                          "with a note, or remove it)")
+            else:
+                first_primary[key] = record.line
+        elif use == "alternative":
+            alternatives.append((record, key))
+    if need_primary:
+        for record, key in alternatives:
+            if key not in first_primary:
+                check.add(record, "use",
+                          f"alternative row without a primary row for "
+                          f"({_describe_key(key_columns, key)})")
+
+
+def _describe_key(columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    return ", ".join(f"{c}={v!r}" for c, v in zip(columns, key, strict=True))
+
+
+def _check_studies(table: Table) -> tuple[list[RegistryProblem], set[str] | None]:
+    check = _Checker(table, REQUIRED_COLUMNS["studies.csv"])
+    first_line: dict[str, int] = {}
+    for record in table.records:
+        check.unique_slug(record, "study_id", first_line)
+        check.nonempty(record, "label", "design", "citation")
+        year = check.integer(record, "year")
+        if year is not None and not 1900 <= year <= 2100:
+            check.add(record, "year", f"must be between 1900 and 2100, got {year}")
+        check.choice(record, "setting", SETTINGS)
+        check.choice(record, "tissue_her2", TISSUE_HER2)
+        check.choice(record, "randomized", YES_NO, allow_empty=True)
+    known = set(first_line) if check.has("study_id") else None
+    return check.problems, known
+
+
+def _check_outcome_types(table: Table) -> tuple[list[RegistryProblem], set[str] | None]:
+    check = _Checker(table, REQUIRED_COLUMNS["outcome_types.csv"])
+    first_line: dict[str, int] = {}
+    for record in table.records:
+        check.unique_slug(record, "outcome", first_line)
+        check.nonempty(record, "events", "total")
+    known = set(first_line) if check.has("outcome") else None
+    return check.problems, known
+
+
+def _check_outcomes(table: Table, studies: set[str] | None,
+                    outcomes: set[str] | None) -> list[RegistryProblem]:
+    check = _Checker(table, REQUIRED_COLUMNS["outcomes.csv"])
+    uses: dict[int, str] = {}
+    for record in table.records:
+        check.nonempty(record, "study_id", "outcome")
+        check.known(record, "study_id", studies, "studies.csv")
+        check.known(record, "outcome", outcomes, "outcome_types.csv")
+        check.slug(record, "arm")
+        check.choice(record, "arm_role", ARM_ROLES, allow_empty=True)
+        _check_subgroup(check, record)
+        events = check.integer(record, "events")
+        total = check.integer(record, "total")
+        if total == 0:
+            check.add(record, "total", "must be greater than 0")
+        if events is not None and total is not None and events > total:
+            check.add(record, "events", f"events {events} > total {total}")
+        check.nonempty(record, "source", "quote")
+        use = check.use(record)
+        if use is not None:
+            uses[record.line] = use
+    _check_primary_keys(check, ("study_id", "arm", "outcome", "subgroup"), uses,
+                        need_primary=True)
+    return check.problems
+
+
+def _check_effects(table: Table, studies: set[str] | None) -> list[RegistryProblem]:
+    check = _Checker(table, REQUIRED_COLUMNS["effects.csv"])
+    for record in table.records:
+        check.nonempty(record, "study_id", "outcome", "comparison", "source", "quote")
+        check.known(record, "study_id", studies, "studies.csv")
+        _check_subgroup(check, record)
+        check.choice(record, "adjusted", YES_NO)
+        check.use(record)
+        estimate = check.number(record, "estimate")
+        if estimate is not None:
+            if math.isnan(estimate):
+                check.add(record, "estimate", "missing value (a ratio > 0)")
+                estimate = None
+            elif estimate <= 0:
+                check.add(record, "estimate", f"must be > 0, got {record.cells['estimate']}")
+                estimate = None
+        lower, upper = check.number(record, "ci_lower"), check.number(record, "ci_upper")
+        has_ci = _check_ci(check, record, estimate, lower, upper)
+        p_value = check.number(record, "p_value")
+        if p_value is not None and not math.isnan(p_value) and not 0 < p_value <= 1:
+            check.add(record, "p_value", f"must be in (0, 1], got {record.cells['p_value']}")
+        if (check.has("ci_lower", "ci_upper", "p_value") and not has_ci
+                and not record.cells["p_value"] and not record.cells["ci_lower"]
+                and not record.cells["ci_upper"]):
+            check.add(record, "", "needs a confidence interval or a p-value (both empty)")
+    return check.problems
+
+
+def _check_ci(check: _Checker, record: Record, estimate: float | None,
+              lower: float | None, upper: float | None) -> bool:
+    """Check the CI columns; True if a usable CI is present."""
+    if lower is None or upper is None:
+        return False
+    if math.isnan(lower) != math.isnan(upper):
+        missing = "ci_lower" if math.isnan(lower) else "ci_upper"
+        check.add(record, missing, "ci_lower and ci_upper must both be given or both empty")
+        return False
+    if math.isnan(lower):
+        return False
+    ok = True
+    for column, value in (("ci_lower", lower), ("ci_upper", upper)):
+        if value <= 0:
+            check.add(record, column, f"must be > 0, got {record.cells[column]}")
+            ok = False
+    if not ok:
+        return False
+    if not lower < upper:
+        check.add(record, "ci_lower", f"ci_lower {record.cells['ci_lower']} must be below "
+                                      f"ci_upper {record.cells['ci_upper']}")
+        return False
+    if estimate is not None and not lower <= estimate <= upper:
+        check.add(record, "estimate",
+                  f"estimate {record.cells['estimate']} outside its CI "
+                  f"[{record.cells['ci_lower']}, {record.cells['ci_upper']}]")
+    return True
+
+
+def _check_transitions(table: Table, studies: set[str] | None) -> list[RegistryProblem]:
+    check = _Checker(table, REQUIRED_COLUMNS["transitions.csv"])
+    uses: dict[int, str] = {}
+    for record in table.records:
+        check.nonempty(record, "study_id")
+        check.known(record, "study_id", studies, "studies.csv")
+        _check_subgroup(check, record)
+        check.choice(record, "from_category", CATEGORIES)
+        check.choice(record, "to_category", CATEGORIES)
+        check.integer(record, "count")
+        check.nonempty(record, "source", "quote")
+        use = check.use(record)
+        if use is not None:
+            uses[record.line] = use
+    _check_primary_keys(check, ("study_id", "subgroup", "from_category", "to_category"),
+                        uses, need_primary=True)
+    return check.problems
+
+
+def validate(data_dir: str | os.PathLike[str]) -> list[RegistryProblem]:
+    """Check every registry file and return every problem found.
+
+    Parameters
+    ----------
+    data_dir : str or path-like
+        The registry directory (holding ``studies.csv``, ``outcomes.csv``, ...).
+
+    Returns
+    -------
+    list of RegistryProblem
+        Empty when the registry is valid; otherwise in file order (studies,
+        outcome_types, outcomes, effects, transitions) and line order.
+
+    Notes
+    -----
+    Files are only opened for reading.  When ``studies.csv`` or ``outcome_types.csv``
+    cannot be read, references to them are not checked (their own problem is reported).
+    """
+    problems, _ = check_registry(Path(data_dir))
+    return problems
+
+
+def check_registry(data_dir: Path) -> tuple[list[RegistryProblem], dict[str, Table]]:
+    """Every problem of the registry in ``data_dir``, and the tables that could be read
+    (the engine of :func:`validate` and :func:`evidence.registry.store.load`)."""
+    tables: dict[str, Table] = {}
+    problems: list[RegistryProblem] = []
+    for name, required in REGISTRY_FILES.items():
+        path = data_dir / name
+        if not required and not path.exists():
+            continue
+        table, read_problems = read_table(path, display_path(data_dir, name))
+        problems.extend(read_problems)
+        if table is not None:
+            tables[name] = table
+
+    studies: set[str] | None = None
+    outcome_names: set[str] | None = None
+    if "studies.csv" in tables:
+        found, studies = _check_studies(tables["studies.csv"])
+        problems.extend(found)
+    if "outcome_types.csv" in tables:
+        found, outcome_names = _check_outcome_types(tables["outcome_types.csv"])
+        problems.extend(found)
+    checks: list[tuple[str, Callable[[Table], list[RegistryProblem]]]] = [
+        ("outcomes.csv", lambda t: _check_outcomes(t, studies, outcome_names)),
+        ("effects.csv", lambda t: _check_effects(t, studies)),
+        ("transitions.csv", lambda t: _check_transitions(t, studies)),
+    ]
+    for name, check in checks:
+        if name in tables:
+            problems.extend(check(tables[name]))
+
+    order = {display_path(data_dir, name): i for i, name in enumerate(REGISTRY_FILES)}
+    problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))
+    return problems, tables

@@ -1,0 +1,36 @@
+"""Parsing HTML fragments in tests: the start tags, links and text a fragment holds."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+#: Tags a rendered registry table may contain; anything else came from the registry.
+ALLOWED_TAGS = {"div", "table", "caption", "thead", "tbody", "tr", "th", "td", "a"}
+#: A label that must never run.
+SCRIPT = '<script>alert("x")</script>'
+
+
+class Collector(HTMLParser):
+    """Start tags, attributes and text of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.hrefs: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.hrefs.extend(v for k, v in attrs if k == "href")
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(fragment: str) -> Collector:
+    c = Collector()
+    c.feed(fragment)
+    c.close()
+    return c
+
+
