@@ -21,7 +21,7 @@ from evidence.book.text import fmt_ci, fmt_num, fmt_p, fmt_pct, plural
 from evidence.registry import HER2_CATEGORIES, parse_subgroup
 from evidence.stats.checks import check_level
 from evidence.stats.effects import proportion_ci
-from evidence.stats.transitions import TransitionBounds, bounds_from_counts
+from evidence.stats.transitions import TransitionBounds, bounds_from_counts, check_categories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,7 +181,7 @@ def transition_bounds(rows: pd.DataFrame, *, discordant: int | None = None,
     >>> transition_bounds(rows, categories=("a", "b")).tables[0].tolist()
     [[2, 1], [2, 0]]
     """
-    cats = tuple(str(c) for c in categories)
+    cats = check_categories(categories)
     study, known, row_m, col_m, total = _transition_parts(rows, cats)
     return bounds_from_counts(study, cats, known, row_m, col_m, total, discordant=discordant,
                               max_tables=max_tables)

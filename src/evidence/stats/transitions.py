@@ -16,7 +16,7 @@ from itertools import product
 
 import numpy as np
 
-__all__ = ["IncompatibleReport", "TransitionBounds", "bounds_from_counts",
+__all__ = ["IncompatibleReport", "TransitionBounds", "bounds_from_counts", "check_categories",
            "compatible_tables"]
 
 
@@ -114,6 +114,14 @@ class TransitionBounds:
         return self.categories[int(i)], self.categories[int(j)]
 
 
+def check_categories(categories: Sequence[str]) -> tuple[str, ...]:
+    """The category order as a tuple of at least two distinct names."""
+    cats = tuple(str(c) for c in categories)
+    if len(cats) < 2 or len(set(cats)) != len(cats):
+        raise ValueError(f"categories must be at least two distinct names, got {cats}")
+    return cats
+
+
 def compatible_tables(known: np.ndarray, row_totals: np.ndarray, col_totals: np.ndarray,
                       discordant: int | None, max_tables: int) -> np.ndarray:
     """All non-negative integer tables with the known cells, margins and trace.
@@ -204,9 +212,7 @@ def bounds_from_counts(study_id: str, categories: Sequence[str], known: np.ndarr
     ValueError
         Bad categories, a missing margin, or ``discordant`` outside ``[0, total]``.
     """
-    cats = tuple(str(c) for c in categories)
-    if len(cats) < 2 or len(set(cats)) != len(cats):
-        raise ValueError(f"categories must be at least two distinct names, got {cats}")
+    cats = check_categories(categories)
     row_m = np.asarray(row_totals, dtype=float)
     col_m = np.asarray(col_totals, dtype=float)
     for name, margin in (("row", row_m), ("column", col_m)):
