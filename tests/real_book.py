@@ -1,9 +1,11 @@
 """The real book built once per test session (``real_book`` fixture in conftest.py).
 
 A temporary copy of the repository's book sources (``analyses.yml``, ``book/``,
-``notebooks/``, ``data/``, ...) in which one study's label carries markup
-(``TRICKY``), built with ``evidence build -j 2``.  The browser tests serve it; the
-determinism test builds a second copy and compares the two byte for byte.
+``notebooks/``, ``data/``, ...) in which every text of the registry that can reach a page
+carries markup (``TRICKY``: every study's label, design, intervention, cut-off and notes,
+and every note of a count or a hazard ratio), built with ``evidence build -j 2``.  The
+browser tests serve it; the determinism test builds a second copy and compares the two
+byte for byte.
 """
 
 from __future__ import annotations
@@ -27,20 +29,42 @@ class RealBook:
     tricky_label: str  # the full label of TRICKY_STUDY in this copy
 
 
-def plant_label(studies_csv: Path, study_id: str) -> str:
-    """Append TRICKY to one study's label (CSV rewritten with the csv module)."""
-    with studies_csv.open(newline="", encoding="utf-8") as fh:
+#: Registry text columns that reach the pages, per file: TRICKY is planted in each.
+PLANTED = {"studies.csv": ("label", "design", "intervention", "her2_cutoff", "notes"),
+           "outcomes.csv": ("note",), "effects.csv": ("note",), "transitions.csv": ("note",)}
+
+
+def _rewrite(path: Path, edit) -> None:
+    with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         fields, rows = list(reader.fieldnames or []), list(reader)
-    matches = [r for r in rows if r["study_id"] == study_id]
-    assert len(matches) == 1, f"{study_id} is not (once) in {studies_csv}"
-    label = f"{matches[0]['label']} {TRICKY}"
-    matches[0]["label"] = label
-    with studies_csv.open("w", newline="", encoding="utf-8") as fh:
+    for row in rows:
+        edit(row)
+    with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    return label
+
+
+def plant_markup(data_dir: Path, study_id: str) -> str:
+    """Append TRICKY to every label and every non-empty planted text of the registry
+    (CSV rewritten with the csv module); return the full label of ``study_id``."""
+    labels: dict[str, str] = {}
+
+    def plant(columns):
+        def edit(row):
+            for column in columns:
+                if row.get(column):
+                    row[column] = f"{row[column]} {TRICKY}"
+            if "label" in columns:
+                labels[row["study_id"]] = row["label"]
+        return edit
+
+    for name, columns in PLANTED.items():
+        if (data_dir / name).is_file():
+            _rewrite(data_dir / name, plant(columns))
+    assert study_id in labels, f"{study_id} is not in {data_dir / 'studies.csv'}"
+    return labels[study_id]
 
 
 def build_real_book(root: Path) -> RealBook:
@@ -49,7 +73,7 @@ def build_real_book(root: Path) -> RealBook:
     from evidence.pipeline.cli import main
 
     copy_book_sources(root, REPO)
-    label = plant_label(root / "data" / "studies.csv", TRICKY_STUDY)
+    label = plant_markup(root / "data", TRICKY_STUDY)
     status = main(["build", "--root", str(root), "--data", str(root / "data"), "-j", "2",
                    "-q"])
     assert status == 0, "`evidence build` of the real book failed (output above)"

@@ -243,12 +243,14 @@ def test_selection_matching_no_rows(pristine: Path, capsys: pytest.CaptureFixtur
 
 def test_selection_naming_an_unknown_outcome(pristine: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    assert_rejected(pristine, lambda: replace_in(pristine / "analyses.yml",
-                                                 "outcome: her2_ctc_screening_yield",
-                                                 "outcome: her2_ctc_yield"),
-                    r"FAILED  yield: LookupError: unknown outcome 'her2_ctc_yield' \(not in "
-                    r".*outcome_types\.csv; did you mean 'her2_ctc_screening_yield'\?\)",
-                    capsys)
+    """Caught when analyses.yml is loaded, before any kernel starts."""
+    err = assert_rejected(pristine, lambda: replace_in(pristine / "analyses.yml",
+                                                       "outcome: her2_ctc_screening_yield",
+                                                       "outcome: her2_ctc_yield"),
+                          r"analyses\.yml:\d+:\d+: analyses\[1\] \(id yield\): parameter "
+                          r"'outcome': 'her2_ctc_yield' is not one of the registry's outcomes: "
+                          r".*\(did you mean 'her2_ctc_screening_yield'\?\)", capsys)
+    assert "no analysis was run" in err
 
 
 def test_the_command_exits_1_as_a_process(pristine: Path) -> None:

@@ -2,8 +2,9 @@
 
 The session fixture ``real_book`` (conftest.py, real_book.py) builds the real book
 (``analyses.yml``, ``book/``, ``notebooks/``, ``data/``) into a temporary copy in which
-one study's label is ``... <b>Bold</b> <script>window.__xss = 1</script>``; this module
-serves its ``_build/html`` on
+every registry text that can reach a page (labels, designs, interventions, cut-offs, notes)
+ends in ``<b>Bold</b> <script>window.__xss = 1</script>``; this module serves its
+``_build/html`` on
 127.0.0.1 and checks, page by page of ``_toc.yml``: HTTP 200, no console or page
 errors, every image decoded, no request leaving 127.0.0.1; navigation, search,
 downloads; and that the label shows as text, never as markup (its script must
@@ -198,6 +199,12 @@ def _local(url: str, book: Book) -> bool:
     return url.startswith(book.base_url) or url.split(":", 1)[0] in ("data", "blob", "about")
 
 
+#: Elements made from the planted markup: a <b>Bold</b>, or a <script> holding its code.
+_PLANTED_ELEMENTS_JS = (
+    "Array.from(document.querySelectorAll('b, strong')).filter(e => e.textContent === 'Bold')"
+    ".length + Array.from(document.scripts).filter(s => s.text.includes('__xss')).length")
+
+
 def test_toc_is_not_empty(book: Book) -> None:
     assert len(book.pages) >= 2, book.pages
     for page in book.pages:
@@ -218,6 +225,8 @@ def test_every_page_loads_without_errors_images_or_remote_requests(browser: Any,
                 problems.append(f"{rel}: image not decoded: {src}")
             if page.evaluate("typeof window.__xss") != "undefined":
                 problems.append(f"{rel}: the planted label's <script> ran (unescaped HTML)")
+            if page.evaluate(_PLANTED_ELEMENTS_JS):
+                problems.append(f"{rel}: planted registry markup became an element")
     finally:
         context.close()
     problems += log.errors

@@ -18,6 +18,7 @@ The numbers are those of the registry (Shi 2023, Treat CTC, Verschoor 2024, Zhan
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -191,3 +192,7 @@ def effect_rows() -> pd.DataFrame:
         "note": ["univariate", "multivariate", "no CI given", ""]})
 
 
+def plain(markdown: str) -> str:
+    """Markdown from :func:`evidence.book.text.escape_markdown` read back as the text it
+    renders (backslash escapes of punctuation removed), for comparing prose in tests."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

@@ -217,3 +217,31 @@ def test_influence_uses_the_analysis_model() -> None:
     assert int(np.argmin(glmm.back_estimate)) == 4 and int(np.argmin(reml.back_estimate)) == 4
 
 
+
+
+def test_unused_rows_say_why_each_row_is_not_pooled() -> None:
+    rows = pd.DataFrame({
+        "study_id": ["a", "b", "b", "c", "c"],
+        "arm": ["all", "treated", "control", "all", "all"],
+        "outcome": "objective_response",
+        "subgroup": ["", "", "", "", "hormone_receptor=positive"],
+        "events": [1, 2, 3, 4, 5], "total": [10, 10, 10, 10, 10],
+        "use": ["primary", "primary", "primary", "alternative", "primary"],
+        "arm_role": ["experimental", "experimental", "control", "experimental",
+                     "experimental"]})
+    studies = pd.DataFrame({"study_id": list("abc"), "label": ["A 2001", "B 2002", "C 2003"]})
+    used = rows.iloc[[0, 1]]
+    unused = pooled.unused_rows(rows, used, studies, arm_role="experimental")
+    assert unused["Study"].tolist() == ["B 2002", "C 2003", "C 2003"]
+    why = unused["Why it is not pooled here"].tolist()
+    assert why[0] == "the control arm; this analysis pools the experimental arms"
+    assert why[1].startswith("the other reading of a number the source gives two ways")
+    assert why[2] == ("a subgroup (hormone_receptor=positive); this analysis pools whole "
+                      "populations")
+    assert pooled.describe_unused(unused, len(rows)) == (
+        "2 of the 5 registry rows of this outcome are pooled; the 3 rows below are not, for "
+        "the reason given.")
+    none = pooled.unused_rows(rows.iloc[[0]], rows.iloc[[0]], studies)
+    assert none.empty
+    assert pooled.describe_unused(none, 1) == (
+        "Every registry row of this outcome (1) is pooled here.")

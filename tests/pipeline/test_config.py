@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
-from pipeline_book import CONFIG_CASES, copy_book, replace_in
+from pipeline_book import CONFIG_CASES, book_with_template, copy_book, replace_in
 
 from evidence.pipeline.config import ConfigError, load_config, read_template_parameters, render_toc
 
@@ -146,3 +147,37 @@ def test_repository_toc_agrees_with_analyses_yml() -> None:
     assert committed == render_toc(config), "run `evidence toc` and commit _toc.yml"
     for analysis in config.analyses:
         assert f"book/analyses/{analysis.id}\n" in committed
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("method: GLMM", "method: REMl",
+     r"parameter 'method': 'REMl' is not one of FE, DL, REML, PM, ML, HE, SJ, GLMM "
+     r"\(did you mean 'REML'\?\)"),
+    ("method: GLMM", "method: GLMM\n      measure: PLX",
+     r"parameter 'measure': 'PLX' is not one of PLO, PFT, PAS, PR"),
+    ("method: GLMM", "method: GLMM\n      arm_role: treated",
+     r"parameter 'arm_role': 'treated' is not one of '', experimental, control"),
+    ("subgroup_by: her2_method", "subgroup_by: colour",
+     r"parameter 'subgroup_by': 'colour' is not one of the registry's study columns: ''"),
+    ("outcome: objective_response\n      question", "outcome: objective_respons\n      question",
+     r"parameter 'outcome': 'objective_respons' is not one of the registry's outcomes: "
+     r".*\(did you mean 'objective_response'\?\)"),
+])
+def test_enumerated_parameters_are_checked_at_load(tmp_path: Path, old: str, new: str,
+                                                     message: str) -> None:
+    """method, measure, arm role, subgroup column and outcome: FILE:LINE:COL: parameter."""
+    root = book_with_template(tmp_path)
+    replace_in(root / "analyses.yml", old, new)
+    with pytest.raises(ConfigError, match=r"analyses\.yml:\d+:\d+: analyses\[2\] \(id pooled\): "
+                                          + message):
+        load_config(root)
+
+
+def test_parameters_are_checked_against_the_registry_given(tmp_path: Path) -> None:
+    root = book_with_template(tmp_path)
+    other = tmp_path / "other_data"
+    shutil.copytree(root / "data", other)
+    replace_in(other / "outcome_types.csv", "objective_response,", "response,")
+    load_config(root)  # the book's own registry has the outcome
+    with pytest.raises(ConfigError, match="'objective_response' is not one of the registry's"):
+        load_config(root, data_dir=other)

@@ -279,3 +279,38 @@ def test_parse_subgroup_rejects_what_the_validator_rejects() -> None:
     with pytest.raises(ValueError, match="bad part"):
         parse_subgroup("a=1;b")
     assert parse_subgroup(" a = 1 ; b = 2 ") == {"a": "1", "b": "2"}
+
+
+def _with_arm_roles(roles: dict[tuple[str, str], str]) -> str:
+    """OUTCOMES with an ``arm_role`` column: ``roles[(study_id, arm)]`` for the response and
+    PFR6 rows, empty elsewhere."""
+    rows = list(csv.reader(io.StringIO(OUTCOMES)))
+    rows[0].append("arm_role")
+    for row in rows[1:]:
+        row.append(roles.get((row[0], row[1]), "") if row[2] != "her2_ctc_screening_yield"
+                   else "")
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def test_a_treatment_row_without_arm_role_is_an_error(tmp_path: Path) -> None:
+    """A row the analyses could never select (they select treatment arms by role) is not
+    silently accepted."""
+    types = OUTCOME_TYPES.replace("outcome,events,total,description\n",
+                                  "outcome,events,total,description,arm_role_required\n")
+    types = types.replace(",ORR\n", ",ORR,yes\n").replace(",yield\n", ",yield,\n")
+    types = types.replace(",PFR6\n", ",PFR6,yes\n")
+    roles = {("pestrin2012", "all"): "experimental", ("jacot2019", "all"): "experimental",
+             ("verschoor2024", "trastuzumab_taxane"): "experimental",
+             ("verschoor2024", "taxane_only"): "control"}
+    data = make(tmp_path / "ok", files={"outcome_types.csv": types,
+                                        "outcomes.csv": _with_arm_roles(roles)})
+    assert messages(data) == []
+    del roles[("pestrin2012", "all")]
+    data = make(tmp_path / "bad", files={"outcome_types.csv": types,
+                                         "outcomes.csv": _with_arm_roles(roles)})
+    assert [m for m in messages(data) if ":2:" in m] == [
+        "data/outcomes.csv:2: arm_role: missing value: 'objective_response' is a treatment "
+        "outcome (outcome_types.csv: arm_role_required=yes), so every row needs experimental "
+        "or control (the arm given the anti-HER2 therapy, or its comparator)"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evidence.book.names import CATEGORY_NAMES, name
-from evidence.book.text import plural
+from evidence.book.text import md, plural
 from evidence.stats.transitions import IncompatibleReport
 
 if TYPE_CHECKING:
@@ -140,7 +140,8 @@ def describe_contradictions(contra: pd.DataFrame) -> str:
              "below gives the registry's note on each: what contradicts what, and why the "
              "reading used was chosen.\n"]
     for r in contra.to_dict("records"):
-        text = f"- {r['row']}: **{r['used']}** is used; {r['alternative']} is the alternative."
+        text = (f"- {md(r['row'])}: **{md(r['used'])}** is used; {md(r['alternative'])} is "
+                "the alternative.")
         if not (isinstance(r["tables_alternative"], float)
                 and math.isnan(r["tables_alternative"])):
             if r["tables_alternative"] == 0 and r["tables_used"] > 0:

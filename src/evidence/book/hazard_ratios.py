@@ -15,7 +15,7 @@ import numpy as np
 
 from evidence.book.names import ADJUSTMENT_NAMES
 from evidence.book.studies import StudyIndex
-from evidence.book.text import fmt_ci, fmt_num, p_cell, plural
+from evidence.book.text import fmt_ci, fmt_num, md, p_cell, plural
 from evidence.stats.checks import check_level
 
 if TYPE_CHECKING:
@@ -199,8 +199,8 @@ def hazard_ratio_notes(table: pd.DataFrame, studies: pd.DataFrame) -> str:
     for r in table.to_dict("records"):
         note = str(r.get("note", "") or "").strip()
         if note:
-            items.append(f"- *{study(r['study_id'])['label']}, "
-                         f"{ADJUSTMENT_NAMES.get(r['adjusted'], r['adjusted'])}*: {note}")
+            items.append(f"- *{md(study(r['study_id'])['label'])}, "
+                         f"{ADJUSTMENT_NAMES.get(r['adjusted'], md(r['adjusted']))}*: {md(note)}")
     return "\n".join(items) if items else "The registry has no notes on these estimates."
 
 
@@ -242,7 +242,7 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     elif re.k == 1:
         r = pooled.iloc[0]
         paras.append(f"Only one {kind} estimate "
-                     f"({study(r['study_id'])['label']}): hazard ratio "
+                     f"({md(study(r['study_id'])['label'])}): hazard ratio "
                      f"{fmt_num(r['hr'], 2)}; nothing is pooled.")
     else:
         p_re, p_fe = re.pooled(), fe.pooled()
@@ -269,7 +269,7 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     if not shown.empty:
         items = []
         for r in shown.to_dict("records"):
-            lab = study(r["study_id"])["label"]
+            lab = md(study(r["study_id"])["label"])
             ci = (f" (95% CI {fmt_ci(r['hr_lower'], r['hr_upper'], pct=False, digits=2)})"
                   if math.isfinite(r["hr_lower"]) else "")
             items.append(f"{lab} {fmt_num(r['hr'], 2)}{ci}")
@@ -282,9 +282,10 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     pops = []
     for sid in ids:
         s = study(sid)
-        pops.append(f"- *{s['label']}*: tissue HER2-{s.get('tissue_her2', '?')}, "
-                    f"{s.get('setting', '')} disease; treatment: {s.get('intervention', '')}; "
-                    f"CTC HER2 criterion: {s.get('her2_cutoff', '')}.")
+        pops.append(f"- *{md(s['label'])}*: tissue HER2-{md(s.get('tissue_her2', '?'))}, "
+                    f"{md(s.get('setting', ''))} disease; treatment: "
+                    f"{md(s.get('intervention', ''))}; CTC HER2 criterion: "
+                    f"{md(s.get('her2_cutoff', ''))}.")
     if len(ids) > 1:
         paras.append("The populations are not alike:\n\n" + "\n".join(pops) + "\n\n"
                      "How each study forms its comparison groups is in the registry notes "

@@ -41,6 +41,7 @@ __all__ = [
     "describe_loo",
     "describe_pooled",
     "describe_subgroup_pool",
+    "describe_unused",
     "estimator_panel_table",
     "influence",
     "loo_table",
@@ -50,6 +51,7 @@ __all__ = [
     "study_table",
     "subgroup_pool",
     "subgroup_pool_table",
+    "unused_rows",
 ]
 
 
@@ -379,3 +381,65 @@ def no_influence_analysis(k: int, max_k: int) -> str:
             f"the model {k} times would dominate the build; leave-one-out is computed up to "
             f"{max_k} studies (parameter `max_influence_k` of this analysis in "
             "`analyses.yml`).")
+
+
+def unused_rows(rows: pd.DataFrame, used: pd.DataFrame, studies: pd.DataFrame, *,
+                arm_role: str = "", subgroup: str = "") -> pd.DataFrame:
+    """The registry rows of an outcome that an analysis did not pool, each with the reason.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Every ``outcomes.csv`` row of the outcome (both readings, every arm and subgroup).
+    used : pandas.DataFrame
+        The rows the analysis pooled (``study_id``, ``arm``, ``subgroup``).
+    studies : pandas.DataFrame
+        ``studies.csv`` rows, for the labels.
+    arm_role, subgroup : str
+        The analysis's selection (``""``: any arm role; the whole population).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Display table: ``Study``, ``Arm``, ``Subgroup``, ``Events / total`` and ``Why it
+        is not pooled here``; empty when every row is pooled.
+    """
+    import pandas as pd
+
+    from evidence.book.names import ARM_NAMES, name
+    from evidence.book.studies import StudyIndex
+
+    study = StudyIndex(studies)
+    pooled_keys = {(r["study_id"], r["arm"], r["subgroup"]) for r in used.to_dict("records")}
+    out = []
+    for r in rows.to_dict("records"):
+        key = (r["study_id"], r["arm"], r["subgroup"])
+        if r.get("use", "primary") == "primary" and key in pooled_keys:
+            continue
+        if r.get("use", "primary") != "primary":
+            why = ("the other reading of a number the source gives two ways; the pooled "
+                   "reading and the registry's note on the choice are in the Study registry")
+        elif (r.get("subgroup") or "") != subgroup:
+            why = (f"a subgroup ({r['subgroup']}); this analysis pools "
+                   + (f"the subgroup {subgroup}" if subgroup else "whole populations"))
+        elif arm_role and r.get("arm_role") != arm_role:
+            why = (f"the {r.get('arm_role') or 'unassigned'} arm; this analysis pools the "
+                   f"{arm_role} arms")
+        else:
+            why = "not selected by this analysis"
+        out.append({"Study": study(r["study_id"])["label"], "Arm": name(r["arm"], ARM_NAMES),
+                    "Subgroup": r.get("subgroup") or "whole population",
+                    "Events / total": f"{int(r['events'])} / {int(r['total'])}",
+                    "Why it is not pooled here": why})
+    return pd.DataFrame(out, columns=["Study", "Arm", "Subgroup", "Events / total",
+                                      "Why it is not pooled here"])
+
+
+def describe_unused(unused: pd.DataFrame, n_rows: int) -> str:
+    """One sentence: how many registry rows of the outcome are pooled, how many are not."""
+    if unused.empty:
+        return (f"Every registry row of this outcome ({n_rows:,}) is pooled here.")
+    n = len(unused)
+    return (f"{n_rows - n:,} of the {n_rows:,} registry rows of this outcome are pooled; the "
+            f"{'row' if n == 1 else f'{n:,} rows'} below {'is' if n == 1 else 'are'} not, "
+            "for the reason given.")

@@ -21,6 +21,7 @@ __all__ = [
     "fmt_pct",
     "is_missing",
     "join_names",
+    "md",
     "p_cell",
     "plural",
 ]
@@ -45,6 +46,12 @@ def escape_markdown(text: str) -> str:
     str
     """
     return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def md(value: Any) -> str:
+    """Registry or result text as Markdown that renders literally (:func:`escape_markdown`
+    of its string form, surrounding white space removed)."""
+    return escape_markdown(str(value).strip())
 
 
 def is_missing(x: Any) -> bool:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evidence.book.names import CATEGORY_NAMES, SUBGROUP_NAMES, level_name, name
-from evidence.book.text import fmt_ci, fmt_num, fmt_p, fmt_pct, plural
+from evidence.book.text import fmt_ci, fmt_num, fmt_p, fmt_pct, md, plural
 from evidence.registry import HER2_CATEGORIES, parse_subgroup
 from evidence.stats.checks import check_level
 from evidence.stats.effects import proportion_ci
@@ -322,7 +322,7 @@ def describe_transitions(bounds: TransitionBounds, rates: pd.DataFrame, label: s
     paras = []
     first = ""
     if k == 1:
-        first = (f"Only one study ({label}) reports HER2 categories of paired primary tumours "
+        first = (f"Only one study ({md(label)}) reports HER2 categories of paired primary tumours "
                  "and recurrences, so nothing is pooled: every estimate below comes from that "
                  "study alone, with exact (Clopper-Pearson) 95% confidence intervals. ")
     by_key = {r["direction"]: r for r in rates.to_dict("records")}

@@ -16,7 +16,17 @@ import numpy as np
 
 from evidence.book.names import ARM_NAMES, MEASURE_NAMES, name, outcome_short, outcome_verb
 from evidence.book.studies import StudyIndex, most_telling
-from evidence.book.text import cap, count_text, fmt_ci, fmt_num, fmt_p, fmt_pct, p_cell, plural
+from evidence.book.text import (
+    cap,
+    count_text,
+    fmt_ci,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    md,
+    p_cell,
+    plural,
+)
 from evidence.stats.checks import check_level
 from evidence.stats.effects import proportion_ci
 from evidence.stats.vocabulary import TWO_GROUP_MEASURES, check_measure, check_to
@@ -254,8 +264,8 @@ def describe_two_arm(pairs: pd.DataFrame, effects: pd.DataFrame,
         first = sp[0]
         arm1, arm2 = name(first["arm_1"], ARM_NAMES), name(first["arm_2"], ARM_NAMES)
         randomised = s.get("randomized") == "yes"
-        text = (f"**{s['label']}** — design: {s.get('design', '')}; intervention: "
-                f"{s.get('intervention', '')}. "
+        text = (f"**{md(s['label'])}** — design: {md(s.get('design', ''))}; intervention: "
+                f"{md(s.get('intervention', ''))}. "
                 + ("Patients were randomised between the arms." if randomised else
                    f"The {arm2} group was not formed by randomisation, so it may differ from "
                    f"the {arm1} group in prognosis as well as in treatment: the comparison "
@@ -309,7 +319,7 @@ def two_arm_overview(pairs: pd.DataFrame, studies: pd.DataFrame,
     randomised, and how many randomised trials lack arm-level counts."""
     study = StudyIndex(studies)
     ids = list(dict.fromkeys(pairs["study_id"]))
-    labels = [study(s)["label"] for s in ids]
+    labels = [md(study(s)["label"]) for s in ids]
     rand = [s for s in ids if study(s).get("randomized") == "yes"]
     named = f" ({', '.join(labels)})" if len(labels) <= _MAX_NAMED else ""
     randomised = (("it was randomised" if rand else "it was not randomised") if len(ids) == 1
@@ -321,7 +331,8 @@ def two_arm_overview(pairs: pd.DataFrame, studies: pd.DataFrame,
             "agents and outcomes), so nothing is pooled.")
     if not unreported.empty:
         n = len(unreported)
-        names = (f" ({', '.join(unreported['label'])})" if n <= _MAX_NAMED else "")
+        names = (f" ({', '.join(md(v) for v in unreported['label'])})" if n <= _MAX_NAMED
+                 else "")
         trials = plural(n, "further randomised trial reports",
                          "further randomised trials report")
         text += f" {trials} no counts per arm{names}."
@@ -350,11 +361,12 @@ def describe_unreported(unreported: pd.DataFrame) -> str:
     paras = []
     for r in unreported.to_dict("records"):
         paras.append(
-            f"**{r['label']}** — design: {r['design']}; intervention: {r['intervention']}. "
+            f"**{md(r['label'])}** — design: {md(r['design'])}; intervention: "
+            f"{md(r['intervention'])}. "
             "It is randomised, but the registry holds no counts for its arms, so no risk "
             "ratio, odds ratio or risk "
             "difference can be computed and the trial does not enter any analysis. What the "
-            f"registry records about it: {str(r['notes']).strip()}")
+            f"registry records about it: {md(r['notes'])}")
     return "\n\n".join(paras)
 
 

@@ -22,7 +22,8 @@ def _err(message: str) -> None:
 def _load_config(args: argparse.Namespace):
     from evidence.pipeline.config import load_config
 
-    return load_config(args.root)
+    data = getattr(args, "data", None)
+    return load_config(args.root, data_dir=None if data is None else Path(args.root) / data)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -135,11 +136,32 @@ def _run(args: argparse.Namespace) -> tuple[int, object]:
     return (0 if report.ok else 1), config
 
 
+def _locked(command):
+    """Run ``command`` holding the tree's build lock (one run or build at a time)."""
+    import functools
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from evidence.pipeline.lock import TreeLocked, tree_lock
+
+        try:
+            with tree_lock(Path(args.root), wait=args.wait,
+                           say=lambda m: print(m, file=sys.stderr)):
+                return command(args)
+        except TreeLocked as exc:
+            _err(str(exc))
+            return 1
+
+    return run
+
+
+@_locked
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute the analyses whose inputs changed."""
     return _run(args)[0]
 
 
+@_locked
 def cmd_build(args: argparse.Namespace) -> int:
     """Run the analyses, then build the HTML book atomically."""
     from evidence.pipeline.build import build_book
@@ -229,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="notebooks executed at a time (default 1; 2 suits 2 cores)")
         p.add_argument("--force", action="store_true", help="re-run everything")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--wait", action="store_true",
+                       help="if another run or build is working in this tree, wait for it "
+                            "(default: exit 1 naming its pid)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("toc", help="generate _toc.yml from analyses.yml")

@@ -18,9 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evidence.pipeline.layout import executed_notebook, result_json, template_file
+from evidence.pipeline.layout import DATA_DIR, executed_notebook, result_json, template_file
+from evidence.registry.rules import ARM_ROLES
+from evidence.stats.vocabulary import METHODS, PROPORTION_MEASURES, TWO_GROUP_MEASURES
 
 __all__ = [
+    "PARAMETER_CHOICES",
+    "REGISTRY_PARAMETERS",
     "RUNNER_PARAMETERS",
     "Analysis",
     "BookConfig",
@@ -28,6 +32,7 @@ __all__ = [
     "TemplateParameter",
     "load_config",
     "read_template_parameters",
+    "registry_vocabulary",
     "render_toc",
 ]
 
@@ -254,7 +259,90 @@ class _Places:
         return ConfigError(f"{self.path}:{line}:{column}: {where or _where(key)}: {message}")
 
 
-def load_config(root: str | Path = ".", path: str | Path | None = None) -> BookConfig:
+#: Enumerated parameters of the templates and the values each accepts.
+PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {
+    "method": METHODS,
+    "measure": PROPORTION_MEASURES,
+    "arm_role": ("", *ARM_ROLES),
+    "figure_measure": TWO_GROUP_MEASURES,
+    "pool_adjusted": ("no", "yes"),
+}
+#: Parameters whose values come from the registry: parameter -> vocabulary (see
+#: :func:`registry_vocabulary`); ``(template, parameter)`` overrides the parameter alone.
+REGISTRY_PARAMETERS: dict[str | tuple[str, str], str] = {
+    "outcome": "outcomes",
+    "outcomes": "outcomes",
+    "conversion_outcome": "outcomes",
+    ("hazard_ratios", "outcome"): "effect outcomes",
+    "subgroup_by": "study columns",
+    "study_id": "studies",
+    "keys": "subgroup keys",
+}
+
+
+def registry_vocabulary(data_dir: Path) -> dict[str, tuple[str, ...]]:
+    """What analysis parameters may name in the registry of ``data_dir``: the outcomes of
+    ``outcome_types.csv``, the outcomes of ``effects.csv``, the columns of ``studies.csv``
+    (for subgroups; empty for none), the study ids, and the keys of ``subgroup`` values.
+    Files that are missing or unreadable give no vocabulary (``evidence validate`` reports
+    them); nothing is written."""
+    from evidence.registry.csvfile import display_path, read_table
+    from evidence.registry.rules import parse_subgroup
+
+    def table(name: str):
+        path = data_dir / name
+        return read_table(path, display_path(data_dir, name))[0] if path.is_file() else None
+
+    vocab: dict[str, tuple[str, ...]] = {}
+    types, effects, studies, outcomes = (table(n) for n in (
+        "outcome_types.csv", "effects.csv", "studies.csv", "outcomes.csv"))
+    if types is not None and "outcome" in types.header:
+        vocab["outcomes"] = tuple(r.cells["outcome"] for r in types.records)
+    if effects is not None and "outcome" in effects.header:
+        vocab["effect outcomes"] = tuple(dict.fromkeys(r.cells["outcome"]
+                                                       for r in effects.records))
+    if studies is not None:
+        vocab["study columns"] = ("", *studies.header)
+        if "study_id" in studies.header:
+            vocab["studies"] = tuple(r.cells["study_id"] for r in studies.records)
+    if outcomes is not None and "subgroup" in outcomes.header:
+        keys: dict[str, None] = {}
+        for r in outcomes.records:
+            try:
+                keys.update(dict.fromkeys(parse_subgroup(r.cells["subgroup"])))
+            except ValueError:
+                continue  # a malformed subgroup is the validator's to report
+        vocab["subgroup keys"] = tuple(keys)
+    return vocab
+
+
+def _check_choices(analysis: Analysis, vocab: dict[str, tuple[str, ...]], fail: Any,
+                   at: _Key, where: str) -> None:
+    """Every enumerated parameter of ``analysis`` names an allowed value."""
+    for name, value in analysis.parameters.items():
+        if name in PARAMETER_CHOICES:
+            allowed, what = PARAMETER_CHOICES[name], "one of"
+        else:
+            source = REGISTRY_PARAMETERS.get((analysis.template, name),
+                                             REGISTRY_PARAMETERS.get(name))
+            if source is None or source not in vocab:
+                continue
+            allowed, what = vocab[source], f"one of the registry's {source}:"
+        for item in value if isinstance(value, list) else [value]:
+            if item in allowed:
+                continue
+            import difflib
+
+            close = difflib.get_close_matches(str(item), [a for a in allowed if a], n=1,
+                                              cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            shown = ", ".join(repr(a) if a == "" else a for a in allowed)
+            raise fail((*at, "parameters", name),
+                       f"parameter {name!r}: {item!r} is not {what} {shown}{hint}", where)
+
+
+def load_config(root: str | Path = ".", path: str | Path | None = None, *,
+                data_dir: str | Path | None = None) -> BookConfig:
     """Load and validate ``analyses.yml``.
 
     Parameters
@@ -263,14 +351,18 @@ def load_config(root: str | Path = ".", path: str | Path | None = None) -> BookC
         The book root (repository root).
     path : path, optional
         The config file; default ``ROOT/analyses.yml``.
+    data_dir : path, optional
+        The registry the parameters are checked against (outcomes, study columns, study
+        ids, subgroup keys); default ``ROOT/data``.
 
     Raises
     ------
     ConfigError
         Invalid YAML, unknown keys, unknown template, duplicate id, a missing
-        required parameter, an unknown parameter, a parameter of the wrong type,
-        a chapter file that does not exist, an ``after`` naming an unknown id or
-        forming a cycle.
+        required parameter, an unknown parameter, a parameter of the wrong type or
+        with a value outside its vocabulary (:data:`PARAMETER_CHOICES`,
+        :data:`REGISTRY_PARAMETERS`), a chapter file that does not exist, an ``after``
+        naming an unknown id or forming a cycle.
     """
     import yaml
 
@@ -324,6 +416,8 @@ def load_config(root: str | Path = ".", path: str | Path | None = None) -> BookC
         parts.append(Part(str(part["caption"]), chapters))
     all_chapters = {c for p in parts for c in p.chapters}
 
+    data = Path(data_dir) if data_dir is not None else root / DATA_DIR
+    vocab = registry_vocabulary(data if data.is_absolute() else root / data)
     entries = raw.get("analyses")
     if not isinstance(entries, list):
         raise fail(("analyses",), "must be a list")
@@ -389,8 +483,10 @@ def load_config(root: str | Path = ".", path: str | Path | None = None) -> BookC
         after = entry.get("after") or []
         if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
             raise fail((*at, "after"), "'after' must be a list of analysis ids", where)
-        analyses.append(Analysis(aid, tname, entry["title"].strip(), chapter,
-                                 dict(params), tuple(after)))
+        analysis = Analysis(aid, tname, entry["title"].strip(), chapter, dict(params),
+                            tuple(after))
+        _check_choices(analysis, vocab, fail, at, where)
+        analyses.append(analysis)
     ids = {a.id for a in analyses}
     missing = sorted(direct - ids)
     if missing:

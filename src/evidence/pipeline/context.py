@@ -71,6 +71,13 @@ class AnalysisContext:
         self._record(query)
         return self.registry.rows(query).reset_index(drop=True)
 
+    def query_both(self, table: str, **filters: Any) -> pd.DataFrame:
+        """:meth:`query` of both readings (``use`` primary, then alternative), recorded."""
+        import pandas as pd
+
+        return pd.concat([self.query(table, use=u, **filters) for u in USES],
+                         ignore_index=True)
+
     def outcome_table(self, outcome: str, *, arm: str | None = None,
                       arm_role: str | None = None, subgroup: str | None = "",
                       use: str = "primary") -> pd.DataFrame:
@@ -94,13 +101,9 @@ class AnalysisContext:
         ``outcome_types`` is read like the others, so a change to ``outcome_types.csv``
         re-runs the page too.
         """
-        import pandas as pd
-
         from evidence.book.provenance import RegistryTables
 
-        def both(table: str) -> pd.DataFrame:
-            return pd.concat([self.query(table, use=u) for u in USES], ignore_index=True)
-
+        both = self.query_both
         return RegistryTables(studies=self.query("studies"), outcomes=both("outcomes"),
                               effects=both("effects"), transitions=both("transitions"),
                               outcome_types=self.query("outcome_types"),

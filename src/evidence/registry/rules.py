@@ -83,7 +83,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 #: Columns that are checked when present and added (empty) by :func:`load` when absent.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "studies.csv": ("her2_method_group", "agent", "randomized", "source", "notes"),
-    "outcome_types.csv": (),
+    "outcome_types.csv": ("arm_role_required",),
     "outcomes.csv": ("use", "note", "arm_role", "source_error"),
     "effects.csv": ("subgroup", "derived", "use", "note"),
     "transitions.csv": (),
@@ -293,18 +293,24 @@ def _check_studies(table: Table) -> tuple[list[RegistryProblem], set[str] | None
     return check.problems, known
 
 
-def _check_outcome_types(table: Table) -> tuple[list[RegistryProblem], set[str] | None]:
+def _check_outcome_types(table: Table
+                         ) -> tuple[list[RegistryProblem], set[str] | None, set[str]]:
+    """Problems, the known outcomes, and the outcomes whose rows need an ``arm_role``."""
     check = _Checker(table, REQUIRED_COLUMNS["outcome_types.csv"])
     first_line: dict[str, int] = {}
+    treatment: set[str] = set()
     for record in table.records:
         check.unique_slug(record, "outcome", first_line)
         check.nonempty(record, "events", "total")
+        check.choice(record, "arm_role_required", YES_NO, allow_empty=True)
+        if record.cells.get("arm_role_required") == "yes":
+            treatment.add(record.cells.get("outcome", ""))
     known = set(first_line) if check.has("outcome") else None
-    return check.problems, known
+    return check.problems, known, treatment
 
 
-def _check_outcomes(table: Table, studies: set[str] | None,
-                    outcomes: set[str] | None) -> list[RegistryProblem]:
+def _check_outcomes(table: Table, studies: set[str] | None, outcomes: set[str] | None,
+                    treatment: set[str]) -> list[RegistryProblem]:
     check = _Checker(table, REQUIRED_COLUMNS["outcomes.csv"])
     uses: dict[int, str] = {}
     for record in table.records:
@@ -312,7 +318,17 @@ def _check_outcomes(table: Table, studies: set[str] | None,
         check.known(record, "study_id", studies, "studies.csv")
         check.known(record, "outcome", outcomes, "outcome_types.csv")
         check.slug(record, "arm")
-        check.choice(record, "arm_role", ARM_ROLES, allow_empty=True)
+        outcome = record.cells.get("outcome", "")
+        if outcome in treatment and not record.cells.get("arm_role"):
+            # the analyses select treatment outcomes by role: without one the row would
+            # silently drop out of every analysis
+            check.add(record, "arm_role",
+                      f"missing value: {outcome!r} is a treatment outcome "
+                      "(outcome_types.csv: arm_role_required=yes), so every row needs "
+                      f"{' or '.join(ARM_ROLES)} (the arm given the anti-HER2 therapy, or "
+                      "its comparator)")
+        else:
+            check.choice(record, "arm_role", ARM_ROLES, allow_empty=True)
         _check_subgroup(check, record)
         events = check.integer(record, "events")
         total = check.integer(record, "total")
@@ -444,14 +460,15 @@ def check_registry(data_dir: Path) -> tuple[list[RegistryProblem], dict[str, Tab
 
     studies: set[str] | None = None
     outcome_names: set[str] | None = None
+    treatment: set[str] = set()
     if "studies.csv" in tables:
         found, studies = _check_studies(tables["studies.csv"])
         problems.extend(found)
     if "outcome_types.csv" in tables:
-        found, outcome_names = _check_outcome_types(tables["outcome_types.csv"])
+        found, outcome_names, treatment = _check_outcome_types(tables["outcome_types.csv"])
         problems.extend(found)
     checks: list[tuple[str, Callable[[Table], list[RegistryProblem]]]] = [
-        ("outcomes.csv", lambda t: _check_outcomes(t, studies, outcome_names)),
+        ("outcomes.csv", lambda t: _check_outcomes(t, studies, outcome_names, treatment)),
         ("effects.csv", lambda t: _check_effects(t, studies)),
         ("transitions.csv", lambda t: _check_transitions(t, studies)),
     ]
