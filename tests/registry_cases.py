@@ -125,9 +125,12 @@ RULE_CASES: list[tuple[str, str, str, str | None]] = [
      "data/outcomes.csv:2: outcome: unknown outcome 'overall_response' "
      "(not in outcome_types.csv)"),
     ("outcomes.csv", ",a.txt,one PR among 7,", ",a.txt,,",
-     "data/outcomes.csv:2: quote: missing value"),
+     "data/outcomes.csv:2: quote: missing value: a row from a seed text carries the "
+     "verbatim quote that states its numbers"),
     ("outcomes.csv", ",a.txt,one PR among 7,", ",,one PR among 7,",
-     "data/outcomes.csv:2: source: missing value"),
+     "data/outcomes.csv:2: source: missing value: a seed text's file name (*.txt) or the "
+     "publication's identifier (doi:10.1093/clinchem/hvad144, pmid:38175617, "
+     "pmcid:PMC2242672, nct:NCT01619111)"),
     ("outcomes.csv", "pestrin2012,all,", "pestrin2012,All Patients,",
      "data/outcomes.csv:2: arm: 'All Patients' is not a slug "
      "(lowercase letters, digits and '_' only)"),
@@ -193,7 +196,8 @@ RULE_CASES: list[tuple[str, str, str, str | None]] = [
     ("effects.csv", ",0.02,no,", ",0.02,univariate,",
      "data/effects.csv:2: adjusted: 'univariate' is not one of yes, no"),
     ("effects.csv", "a.txt,\"HR 0.5 (0.3-0.9), p=0.02\"", "a.txt,",
-     "data/effects.csv:2: quote: missing value"),
+     "data/effects.csv:2: quote: missing value: a row from a seed text carries the "
+     "verbatim quote that states its numbers"),
     ("effects.csv", "jacot2019,pfs,", "jacot2020,pfs,",
      "data/effects.csv:2: study_id: unknown study_id 'jacot2020' (not in studies.csv)"),
     # transitions.csv
@@ -202,7 +206,8 @@ RULE_CASES: list[tuple[str, str, str, str | None]] = [
     ("transitions.csv", ",zero,low,20,", ",zero,low,-20,",
      "data/transitions.csv:2: count: must not be negative, got -20"),
     ("transitions.csv", ",a.txt,20 became low,", ",a.txt,,",
-     "data/transitions.csv:2: quote: missing value"),
+     "data/transitions.csv:2: quote: missing value: a row from a seed text carries the "
+     "verbatim quote that states its numbers"),
     ("transitions.csv", "fehm2021,,zero,any,", "fehm2022,,zero,any,",
      "data/transitions.csv:3: study_id: unknown study_id 'fehm2022' (not in studies.csv)"),
     ("transitions.csv", "fehm2021,,zero,any,", "fehm2021,,zero,low,",

@@ -30,7 +30,6 @@ TEXTS = FIXTURES / "texts"
 GOOD_NOTES = [
     "data/outcomes.csv:9: shi2023: alternative reading (shift_to_low 25/51, arm=all; "
     "primary on line 8): Abstract: 25 (49.0%) against the results' 20 out of 51 (39.2%).",
-    "data/outcomes.csv:13: treatctc2019: not checked: source is a DOI (10.1055/a-1031-1120)",
 ]
 
 
@@ -132,14 +131,48 @@ def test_source_outside_texts_dir_is_not_found(good_copy: Path) -> None:
         "the texts directory"]
 
 
-def test_doi_source_with_a_text_file_is_checked(good_copy: Path, tmp_path: Path) -> None:
-    texts = tmp_path / "texts"
-    shutil.copytree(TEXTS, texts)
-    (texts / "10.1055").mkdir()
-    (texts / "10.1055" / "a-1031-1120").write_text("nothing relevant here\n")
-    report = audit_sources(good_copy, texts)
-    assert [f.line for f in report.failures] == [13]
-    assert report.failures[0].message.startswith("quote not found in 10.1055/a-1031-1120")
+def _edit_row(data: Path, line: int, **changes: str) -> None:
+    """Change cells of the outcomes.csv record that starts on ``line`` (a physical line)."""
+    path = data / "outcomes.csv"
+    text = path.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    starts, count = [], 1
+    for row in csv.reader(io.StringIO(text)):
+        starts.append(count)
+        count += sum(cell.count("\n") for cell in row) + 1
+    index = starts.index(line) - 1
+    rows[index].update(changes)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def test_external_row_printed_figures_are_checked_against_its_counts(good_copy: Path) -> None:
+    """The external row (a DOI source) of the good fixture passes: its printed figures
+    show the derivation's inputs; without 'derived' they must show events and total."""
+    assert audit_sources(good_copy, TEXTS).ok
+    _edit_row(good_copy, 13, derived="", printed="9/63 (14.3%)")
+    assert audit_sources(good_copy, TEXTS).ok
+    _edit_row(good_copy, 13, printed="9 patients (15%)")
+    failures = strs(audit_sources(good_copy, TEXTS).failures)
+    assert failures == [
+        "data/outcomes.csv:13: treatctc2019: printed '9 patients (15%)' shows neither the "
+        "total 63 nor a percentage that agrees with 9/63"]
+    _edit_row(good_copy, 13, printed="9 (15%) of 63")
+    assert strs(audit_sources(good_copy, TEXTS).failures) == [
+        "data/outcomes.csv:13: treatctc2019: percentage mismatch in '9 (15%)': the quote says "
+        "15% but 100*9/63 = 14.29%"]
+    _edit_row(good_copy, 13, printed="nine of 63")
+    assert audit_sources(good_copy, TEXTS).ok  # a number word counts
+    _edit_row(good_copy, 13, printed="8/63", retrieved="")
+    failures = strs(audit_sources(good_copy, TEXTS).failures)
+    assert failures == [
+        "data/outcomes.csv:13: treatctc2019: retrieved: missing value: required for a row "
+        "from doi:10.1055/a-1031-1120 (an external source)",
+        "data/outcomes.csv:13: treatctc2019: printed '8/63' does not show the events 9 (fill "
+        "'derived' if they were computed)"]
 
 
 def test_alternative_rows_in_effects_and_transitions_are_noted(good_copy: Path) -> None:
@@ -152,7 +185,7 @@ def test_alternative_rows_in_effects_and_transitions_are_noted(good_copy: Path) 
                  "Of the 247 paired samples,alternative,the flow chart says 248\n")
     report = audit_sources(good_copy, TEXTS)
     assert report.ok
-    assert strs(report.notes)[2:] == [
+    assert strs(report.notes)[1:] == [
         "data/effects.csv:4: zhang2016: alternative reading (pfs 0.38 [0.166, 0.831]; "
         "primary on line 3): rounded in the figure legend",
         "data/transitions.csv:18: synthetic2020: alternative reading (any->any = 248; "
@@ -188,8 +221,8 @@ def test_margins_use_margin_sets_when_cells_are_missing(good_copy: Path) -> None
 def test_unreadable_registry_file_is_a_failure() -> None:
     report = audit("bad_csv")
     assert strs(report.failures)[:2] == [
-        "data/outcomes.csv:2: cannot read: malformed CSV: expected 12 fields (as in the "
-        "header), found 13",
+        "data/outcomes.csv:2: cannot read: malformed CSV: expected 17 fields (as in the "
+        "header), found 18",
         "data/outcomes.csv:13: cannot read: malformed CSV: unexpected end of data",
     ]
 

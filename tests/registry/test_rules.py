@@ -161,7 +161,7 @@ def test_header_problems(tmp_path: Path) -> None:
 
 def test_malformed_csv_on_disk() -> None:
     assert [str(p) for p in validate(FIXTURES / "bad_csv" / "data")] == [
-        "data/outcomes.csv:2: malformed CSV: expected 12 fields (as in the header), found 13",
+        "data/outcomes.csv:2: malformed CSV: expected 17 fields (as in the header), found 18",
         "data/outcomes.csv:13: malformed CSV: unexpected end of data",
     ]
 
@@ -314,3 +314,67 @@ def test_a_treatment_row_without_arm_role_is_an_error(tmp_path: Path) -> None:
         "data/outcomes.csv:2: arm_role: missing value: 'objective_response' is a treatment "
         "outcome (outcome_types.csv: arm_role_required=yes), so every row needs experimental "
         "or control (the arm given the anti-HER2 therapy, or its comparator)"]
+
+
+EXTERNAL = ("pestrin2012,all,pfr6,,2,7,,doi:10.1007/s10549-012-2045-1,,,,"
+            "https://pubmed.ncbi.nlm.nih.gov/22528962/,\"Abstract, Results\",2/7 (29%),"
+            "2026-12-01,primary\n")
+
+
+def _external(tmp_path: Path, **change: str) -> list[str]:
+    """Messages for the base registry plus one external row, with cells changed."""
+    extra = ["url", "locator", "printed", "retrieved", "source_level"]
+    rows = list(csv.reader(io.StringIO(OUTCOMES)))
+    rows[0] += extra
+    for row in rows[1:]:
+        row += [""] * len(extra)
+    row = next(csv.DictReader(io.StringIO(",".join(rows[0]) + "\n" + EXTERNAL)))
+    row.update(change)
+    rows.append([row[c] for c in rows[0]])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return messages(make(tmp_path, files={"outcomes.csv": out.getvalue()}))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({}, None),
+    ({"source": "doi:10.1007"}, "source: 'doi:10.1007' is neither a seed text's file name"),
+    ({"source": "PMID 22528962"}, "source: 'PMID 22528962' is neither"),
+    ({"source": "pmid:22528962"}, None),
+    ({"source": "nct:NCT01619111"}, None),
+    ({"quote": "Two of seven patients were progression-free"},
+     "quote: must be empty for an external source"),
+    ({"url": ""}, "url: missing value: required for a row from doi:10.1007/s10549-012-2045-1"),
+    ({"url": "pubmed 22528962"}, "url: 'pubmed 22528962' is not an http(s) URL"),
+    ({"locator": ""}, "locator: missing value"),
+    ({"printed": ""}, "printed: missing value"),
+    ({"printed": "two of the seven patients treated with lapatinib were still free of "
+                 "progression at six months"},
+     "printed: 16 words: give the figures as printed, not a sentence (at most 12 words)"),
+    ({"retrieved": "01/12/2026"}, "retrieved: '01/12/2026' is not a date YYYY-MM-DD"),
+    ({"retrieved": "1970-01-01"}, "retrieved: 1970-01-01 is before 1990-01-01"),
+    ({"source_level": "tertiary"}, "source_level: 'tertiary' is not one of primary, secondary"),
+])
+def test_external_rows_need_complete_provenance(tmp_path: Path, change: dict[str, str],
+                                                message: str | None) -> None:
+    found = _external(tmp_path, **change)
+    if message is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and message in found[0], found
+
+
+def test_two_reports_of_one_cohort_cannot_both_be_pooled(tmp_path: Path) -> None:
+    studies = STUDIES.replace(",reviewer\n", ",reviewer,cohort\n", 1)
+    lines = studies.splitlines(keepends=True)
+    studies = lines[0] + "".join(
+        line.rstrip("\n") + (",detect\n" if line.startswith(("pestrin2012", "jacot2019"))
+                             else ",\n") for line in lines[1:])
+    outcomes = OUTCOMES.replace("jacot2019,all,objective_response,,0,11,",
+                                "jacot2019,all,objective_response,,0,11,")
+    found = messages(make(tmp_path, files={"studies.csv": studies, "outcomes.csv": outcomes}))
+    assert found == [
+        "data/outcomes.csv:3: use: duplicate primary row for (study_id='jacot2019', "
+        "arm='all', outcome='objective_response', subgroup=''); first on line 2; both are "
+        "reports of cohort 'detect' (pestrin2012 and jacot2019) (mark one use=alternative "
+        "with a note, or remove it)"]

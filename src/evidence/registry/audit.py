@@ -4,8 +4,7 @@
 ``transitions.csv`` (the files :mod:`evidence.registry.store` validates) against the plain
 text of their source documents:
 
-1. the ``source`` file exists in the texts directory (a DOI source with no such file
-   is noted as not checked);
+1. a row from a seed text: the ``source`` file exists in the texts directory, and
 2. the ``quote`` occurs in that file after normalisation (:func:`normalise_text`:
    Unicode NFKC, soft hyphens removed, whitespace runs collapsed to one space) and,
    for words hyphenated at a line break, also with ``"-"`` + whitespace removed
@@ -18,7 +17,13 @@ text of their source documents:
 4. in ``transitions.csv`` the cells of each primary table add up to the margins the
    source reports;
 5. every ``use=alternative`` row (the other reading of a self-contradicting source)
-   is listed as a note with its ``note`` text.
+   is listed as a note with its ``note`` text;
+6. a row from an external publication (``source`` an identifier, see
+   :mod:`evidence.registry.sources`): its provenance is complete and well formed, and the
+   figures it records as ``printed`` show its numbers (:func:`printed_mismatches`): the
+   events and the total of a count (or the events and a percentage that agrees with them),
+   a transition count, the hazard ratio and its limits; with ``derived`` filled the
+   numbers are the derivation's inputs and only their presence is checked.
 
 Findings print as ``FILE:LINE: study_id: message``.  Nothing is written.
 """
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evidence.registry.csvfile import Record, Table, display_path, read_table
+from evidence.registry.sources import provenance_problems, source_kind
 
 __all__ = [
     "AuditFinding",
@@ -39,6 +45,7 @@ __all__ = [
     "audit_sources",
     "normalise_text",
     "percentage_mismatches",
+    "printed_mismatches",
     "quote_in_text",
 ]
 
@@ -50,7 +57,6 @@ _KEYS = {
 }
 _COUNT_COLUMNS = {"outcomes.csv": ("events", "total"), "transitions.csv": ("count",)}
 _REAL_CATEGORIES = ("zero", "low", "positive")
-_DOI = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?10\.\d{4,9}/\S+", re.IGNORECASE)
 _SOFT_HYPHEN = "\u00ad"
 
 # Percentages next to counts.  _NUM is a percentage (decimal point or comma); a count
@@ -248,6 +254,77 @@ def percentage_mismatches(quote: str, events: int | None = None,
     return messages
 
 
+_WORD_NUMBERS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+
+
+def _numbers(text: str) -> list[float]:
+    """The numbers a printed text states (digits, or a number word up to twenty)."""
+    words = re.sub(r"[A-Za-z]+", lambda m: _WORD_NUMBERS.get(m[0].lower(), m[0]), text)
+    return [float(n.replace(",", ".")) for n in re.findall(r"\d+(?:[.,]\d+)?", words)]
+
+
+def _has(numbers: list[float], value: str) -> bool:
+    try:
+        target = float(value)
+    except ValueError:
+        return False
+    return any(abs(n - target) <= 1e-9 * max(1.0, abs(target)) for n in numbers)
+
+
+def printed_mismatches(name: str, cells: dict[str, str]) -> list[str]:
+    """Where the figures a row records as ``printed`` do not show its numbers.
+
+    Parameters
+    ----------
+    name : str
+        The registry file (``outcomes.csv``, ``effects.csv``, ``transitions.csv``).
+    cells : dict
+        The row.
+
+    Returns
+    -------
+    list of str
+        Empty when ``printed`` states the row's numbers: for a count, its events and its
+        total, or its events and a percentage of ``100*events/total`` to the precision
+        printed; for a transition, its count; for a hazard ratio, the estimate and the
+        reported limits. A percentage next to a count that disagrees with it is a
+        mismatch too (:func:`percentage_mismatches`). With ``derived`` filled, the row's
+        numbers were computed from the printed ones, and only a printed number is needed.
+    """
+    printed = cells.get("printed", "")
+    numbers = _numbers(printed)
+    if not printed:
+        return []
+    if cells.get("derived", ""):
+        return [] if numbers else [f"printed {printed!r} states no number to derive from"]
+    problems = []
+    if name == "outcomes.csv":
+        events, total = cells.get("events", ""), cells.get("total", "")
+        if not _has(numbers, events):
+            problems.append(f"printed {printed!r} does not show the events {events} "
+                            "(fill 'derived' if they were computed)")
+        elif not _has(numbers, total):
+            percents = [m.group(1) for m in re.finditer(r"(\d+(?:[.,]\d+)?)\s*%", printed)]
+            ok = total.isdigit() and int(total) > 0 and any(
+                not _disagrees(pct, int(events), int(total))[0] for pct in percents)
+            if not ok:
+                problems.append(f"printed {printed!r} shows neither the total {total} nor a "
+                                f"percentage that agrees with {events}/{total}")
+        if events.isdigit() and total.isdigit():
+            problems += percentage_mismatches(printed, int(events), int(total))
+    elif name == "transitions.csv":
+        if not _has(numbers, cells.get("count", "")):
+            problems.append(f"printed {printed!r} does not show the count {cells.get('count')}")
+    else:
+        for column in ("estimate", "ci_lower", "ci_upper"):
+            value = cells.get(column, "")
+            if value and not _has(numbers, value):
+                problems.append(f"printed {printed!r} does not show the {column} {value}")
+    return problems
+
+
 def _mismatch(span: str, percent: str, events: int, total: int, exact: float) -> str:
     digits = _decimals(percent) + 2
     return (f"percentage mismatch in {span.strip()!r}: the quote says {percent}% but "
@@ -290,6 +367,17 @@ class _Auditor:
         self.notes.append(AuditFinding(table.file, record.line,
                                        record.cells.get("study_id", ""), message))
 
+    def check_external(self, table: Table, record: Record, name: str) -> None:
+        """An external row: complete provenance, and printed figures that show its numbers."""
+        for column, reason in provenance_problems(record.cells):
+            self.fail(table, record, f"{column}: {reason}")
+        for message in printed_mismatches(name, record.cells):
+            if record.cells.get("source_error", ""):
+                self.note(table, record, f"{message} (declared source error: "
+                                         f"{record.cells['source_error']})")
+            else:
+                self.fail(table, record, message)
+
     def check_quote(self, table: Table, record: Record) -> None:
         source = record.cells.get("source", "")
         quote = normalise_text(record.cells.get("quote", ""))
@@ -298,11 +386,7 @@ class _Auditor:
             return
         text = self.sources.get(source)
         if text is None:
-            if _DOI.fullmatch(source):
-                self.note(table, record, f"not checked: source is a DOI ({source})")
-            else:
-                self.fail(table, record,
-                          f"source file {source!r} not found in the texts directory")
+            self.fail(table, record, f"source file {source!r} not found in the texts directory")
             return
         if not quote:
             self.fail(table, record, "no quote")
@@ -464,6 +548,10 @@ def audit_sources(data_dir: str | os.PathLike[str],
         if table is None:
             continue
         for record in table.records:
+            kind = source_kind(record.cells.get("source", ""))
+            if kind is not None and kind != "seed":
+                auditor.check_external(table, record, name)
+                continue
             auditor.check_quote(table, record)
             auditor.check_percentages(table, record)
             if name in _COUNT_COLUMNS:

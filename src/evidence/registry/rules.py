@@ -39,6 +39,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evidence.registry.csvfile import Record, RegistryProblem, Table, display_path, read_table
+from evidence.registry.sources import EXTERNAL_COLUMNS, provenance_problems
+
+#: Provenance columns of a row from an external publication (see ``sources``).
+PROVENANCE_COLUMNS: tuple[str, ...] = (*EXTERNAL_COLUMNS, "source_level")
 
 __all__ = [
     "ARM_ROLES",
@@ -82,14 +86,20 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 
 #: Columns that are checked when present and added (empty) by :func:`load` when absent.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "studies.csv": ("her2_method_group", "agent", "randomized", "source", "notes"),
+    "studies.csv": ("her2_method_group", "her2_cutoff_group", "agent", "randomized",
+                    "source", "notes", "cohort", "tissue_source", "url", "locator",
+                    "retrieved"),
     "outcome_types.csv": ("arm_role_required",),
-    "outcomes.csv": ("use", "note", "arm_role", "source_error"),
-    "effects.csv": ("subgroup", "derived", "use", "note"),
-    "transitions.csv": (),
+    "outcomes.csv": ("use", "note", "arm_role", "source_error", *PROVENANCE_COLUMNS),
+    "effects.csv": ("subgroup", "derived", "use", "note", "source_error",
+                    *PROVENANCE_COLUMNS),
+    "transitions.csv": ("source_error", *PROVENANCE_COLUMNS),
 }
 
 SETTINGS = ("metastatic", "early")
+#: Which tissue a discordance study compared with the CTCs.
+TISSUE_SOURCES = ("primary", "metastatic", "primary_or_metastatic", "not_reported",
+                  "not_applicable")
 TISSUE_HER2 = ("negative", "positive", "any")
 YES_NO = ("yes", "no")
 USES = ("primary", "alternative")
@@ -246,23 +256,36 @@ def _check_subgroup(check: _Checker, record: Record) -> None:
 
 
 def _check_primary_keys(check: _Checker, key_columns: tuple[str, ...],
-                        uses: dict[int, str], *, need_primary: bool) -> None:
-    """At most one primary row per key; optionally, each alternative row needs a primary."""
+                        uses: dict[int, str], *, need_primary: bool,
+                        cohorts: dict[str, str] | None = None) -> None:
+    """At most one primary row per key; optionally, each alternative row needs a primary.
+
+    With ``cohorts`` (study -> cohort) the key's ``study_id`` is the study's cohort: two
+    reports of the same patients (a second assay, a later report) cannot both give a
+    primary row for the same arm, outcome and subgroup, so no pool counts them twice.
+    """
     if not check.has(*(c for c in key_columns if c != "subgroup")):
         return
-    first_primary: dict[tuple[str, ...], int] = {}
+    cohort = (cohorts or {}).get
+    first_primary: dict[tuple[str, ...], Record] = {}
     alternatives: list[tuple[Record, tuple[str, ...]]] = []
     for record in check.table.records:
         use = uses.get(record.line)
         key = tuple(record.cells.get(c, "") for c in key_columns)
+        study = key[0]
+        key = (cohort(study, study), *key[1:])
         if use == "primary":
             if key in first_primary:
+                first = first_primary[key]
+                other = first.cells.get("study_id", "")
+                same = (f"; both are reports of cohort {key[0]!r} ({other} and {study})"
+                        if other != study else "")
                 check.add(record, "use",
-                          f"duplicate primary row for ({_describe_key(key_columns, key)}); "
-                          f"first on line {first_primary[key]} (mark one use=alternative "
+                          f"duplicate primary row for ({_describe_key(key_columns, key, study)})"
+                          f"; first on line {first.line}{same} (mark one use=alternative "
                           "with a note, or remove it)")
             else:
-                first_primary[key] = record.line
+                first_primary[key] = record
         elif use == "alternative":
             alternatives.append((record, key))
     if need_primary:
@@ -270,16 +293,23 @@ def _check_primary_keys(check: _Checker, key_columns: tuple[str, ...],
             if key not in first_primary:
                 check.add(record, "use",
                           f"alternative row without a primary row for "
-                          f"({_describe_key(key_columns, key)})")
+                          f"({_describe_key(key_columns, key, record.cells.get('study_id'))})")
 
 
-def _describe_key(columns: tuple[str, ...], key: tuple[str, ...]) -> str:
-    return ", ".join(f"{c}={v!r}" for c, v in zip(columns, key, strict=True))
+def _describe_key(columns: tuple[str, ...], key: tuple[str, ...],
+                  study: str | None = None) -> str:
+    values = list(key)
+    if study is not None and columns[0] == "study_id":
+        values[0] = study  # the key holds the cohort; name the row's own study
+    return ", ".join(f"{c}={v!r}" for c, v in zip(columns, values, strict=True))
 
 
-def _check_studies(table: Table) -> tuple[list[RegistryProblem], set[str] | None]:
+def _check_studies(table: Table
+                   ) -> tuple[list[RegistryProblem], set[str] | None, dict[str, str]]:
+    """Problems, the known study ids, and each study's cohort (its own id by default)."""
     check = _Checker(table, REQUIRED_COLUMNS["studies.csv"])
     first_line: dict[str, int] = {}
+    cohorts: dict[str, str] = {}
     for record in table.records:
         check.unique_slug(record, "study_id", first_line)
         check.nonempty(record, "label", "design", "citation")
@@ -289,8 +319,17 @@ def _check_studies(table: Table) -> tuple[list[RegistryProblem], set[str] | None
         check.choice(record, "setting", SETTINGS)
         check.choice(record, "tissue_her2", TISSUE_HER2)
         check.choice(record, "randomized", YES_NO, allow_empty=True)
+        check.choice(record, "tissue_source", TISSUE_SOURCES, allow_empty=True)
+        if record.cells.get("cohort"):
+            check.slug(record, "cohort")
+        if record.cells.get("source"):
+            for column, reason in provenance_problems(record.cells, quote_column=None,
+                                                      figures=False):
+                check.add(record, column, reason)
+        study = record.cells.get("study_id", "")
+        cohorts[study] = record.cells.get("cohort", "") or study
     known = set(first_line) if check.has("study_id") else None
-    return check.problems, known
+    return check.problems, known, cohorts
 
 
 def _check_outcome_types(table: Table
@@ -309,8 +348,17 @@ def _check_outcome_types(table: Table
     return check.problems, known, treatment
 
 
+def _provenance(check: _Checker, record: Record) -> None:
+    """The row's source: a seed text with its quote, or an external publication with its
+    identifier, URL, locator, printed figures and retrieval date
+    (:func:`evidence.registry.sources.provenance_problems`)."""
+    quote = "quote" if check.has("quote") else None  # a missing column is reported once
+    for column, reason in provenance_problems(record.cells, quote_column=quote):
+        check.add(record, column, reason)
+
+
 def _check_outcomes(table: Table, studies: set[str] | None, outcomes: set[str] | None,
-                    treatment: set[str]) -> list[RegistryProblem]:
+                    treatment: set[str], cohorts: dict[str, str]) -> list[RegistryProblem]:
     check = _Checker(table, REQUIRED_COLUMNS["outcomes.csv"])
     uses: dict[int, str] = {}
     for record in table.records:
@@ -336,19 +384,20 @@ def _check_outcomes(table: Table, studies: set[str] | None, outcomes: set[str] |
             check.add(record, "total", "must be greater than 0")
         if events is not None and total is not None and events > total:
             check.add(record, "events", f"events {events} > total {total}")
-        check.nonempty(record, "source", "quote")
+        _provenance(check, record)
         use = check.use(record)
         if use is not None:
             uses[record.line] = use
     _check_primary_keys(check, ("study_id", "arm", "outcome", "subgroup"), uses,
-                        need_primary=True)
+                        need_primary=True, cohorts=cohorts)
     return check.problems
 
 
 def _check_effects(table: Table, studies: set[str] | None) -> list[RegistryProblem]:
     check = _Checker(table, REQUIRED_COLUMNS["effects.csv"])
     for record in table.records:
-        check.nonempty(record, "study_id", "outcome", "comparison", "source", "quote")
+        check.nonempty(record, "study_id", "outcome", "comparison")
+        _provenance(check, record)
         check.known(record, "study_id", studies, "studies.csv")
         _check_subgroup(check, record)
         check.choice(record, "adjusted", YES_NO)
@@ -402,7 +451,8 @@ def _check_ci(check: _Checker, record: Record, estimate: float | None,
     return True
 
 
-def _check_transitions(table: Table, studies: set[str] | None) -> list[RegistryProblem]:
+def _check_transitions(table: Table, studies: set[str] | None,
+                       cohorts: dict[str, str]) -> list[RegistryProblem]:
     check = _Checker(table, REQUIRED_COLUMNS["transitions.csv"])
     uses: dict[int, str] = {}
     for record in table.records:
@@ -412,12 +462,12 @@ def _check_transitions(table: Table, studies: set[str] | None) -> list[RegistryP
         check.choice(record, "from_category", CATEGORIES)
         check.choice(record, "to_category", CATEGORIES)
         check.integer(record, "count")
-        check.nonempty(record, "source", "quote")
+        _provenance(check, record)
         use = check.use(record)
         if use is not None:
             uses[record.line] = use
     _check_primary_keys(check, ("study_id", "subgroup", "from_category", "to_category"),
-                        uses, need_primary=True)
+                        uses, need_primary=True, cohorts=cohorts)
     return check.problems
 
 
@@ -461,16 +511,18 @@ def check_registry(data_dir: Path) -> tuple[list[RegistryProblem], dict[str, Tab
     studies: set[str] | None = None
     outcome_names: set[str] | None = None
     treatment: set[str] = set()
+    cohorts: dict[str, str] = {}
     if "studies.csv" in tables:
-        found, studies = _check_studies(tables["studies.csv"])
+        found, studies, cohorts = _check_studies(tables["studies.csv"])
         problems.extend(found)
     if "outcome_types.csv" in tables:
         found, outcome_names, treatment = _check_outcome_types(tables["outcome_types.csv"])
         problems.extend(found)
     checks: list[tuple[str, Callable[[Table], list[RegistryProblem]]]] = [
-        ("outcomes.csv", lambda t: _check_outcomes(t, studies, outcome_names, treatment)),
+        ("outcomes.csv", lambda t: _check_outcomes(t, studies, outcome_names, treatment,
+                                                   cohorts)),
         ("effects.csv", lambda t: _check_effects(t, studies)),
-        ("transitions.csv", lambda t: _check_transitions(t, studies)),
+        ("transitions.csv", lambda t: _check_transitions(t, studies, cohorts)),
     ]
     for name, check in checks:
         if name in tables:
