@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
+from evidence.registry._checker import SLUG, USES, Checker
 from evidence.registry.csvfile import Record, RegistryProblem, Table, display_path, read_table
+from evidence.registry.logs import LOG_COLUMNS, check_logs
 from evidence.registry.sources import EXTERNAL_COLUMNS, provenance_problems
 
 #: Provenance columns of a row from an external publication (see ``sources``).
@@ -68,6 +69,11 @@ REGISTRY_FILES: dict[str, bool] = {
     "outcomes.csv": True,
     "effects.csv": False,
     "transitions.csv": False,
+    "harms.csv": False,
+    "reviews.csv": False,
+    "eligibility.csv": False,
+    "searches.csv": False,
+    "screening.csv": False,
 }
 
 #: Columns every file must have (they may be empty unless a rule says otherwise).
@@ -82,6 +88,11 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
                     "p_value", "adjusted", "source", "quote"),
     "transitions.csv": ("study_id", "subgroup", "from_category", "to_category", "count",
                         "derived", "source", "quote", "use", "note"),
+    "harms.csv": ("study_id", "arm", "arm_role", "harm", "definition", "events", "total",
+                  "source", "quote"),
+    "reviews.csv": ("review_id", "citation", "quantity", "estimate", "ci_lower", "ci_upper",
+                    "k", "source"),
+    **LOG_COLUMNS,
 }
 
 #: Columns that are checked when present and added (empty) by :func:`load` when absent.
@@ -94,6 +105,11 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "effects.csv": ("subgroup", "derived", "use", "note", "source_error",
                     *PROVENANCE_COLUMNS),
     "transitions.csv": ("source_error", *PROVENANCE_COLUMNS),
+    "harms.csv": ("note", "source_error", *PROVENANCE_COLUMNS),
+    "reviews.csv": ("note", *PROVENANCE_COLUMNS),
+    "eligibility.csv": (),
+    "searches.csv": ("note",),
+    "screening.csv": ("first_author", "year", "cohort", "note"),
 }
 
 SETTINGS = ("metastatic", "early")
@@ -102,123 +118,12 @@ TISSUE_SOURCES = ("primary", "metastatic", "primary_or_metastatic", "not_reporte
                   "not_applicable")
 TISSUE_HER2 = ("negative", "positive", "any")
 YES_NO = ("yes", "no")
-USES = ("primary", "alternative")
 ARM_ROLES = ("experimental", "control")
 #: HER2 categories of ``transitions.csv``, in table order.
 HER2_CATEGORIES = ("zero", "low", "positive")
 #: A margin of a transition table (all categories).
 MARGIN = "any"
 CATEGORIES = (*HER2_CATEGORIES, MARGIN)
-
-_SLUG = re.compile(r"[a-z0-9_]+")
-_INTEGER = re.compile(r"[0-9]+")
-
-
-class _Checker:
-    """Accumulates problems for one table; the ``check_*`` helpers skip absent columns."""
-
-    def __init__(self, table: Table, required: tuple[str, ...]) -> None:
-        self.table = table
-        self.columns = set(table.header)
-        self.problems: list[RegistryProblem] = [
-            RegistryProblem(table.file, 1, name, "missing required column")
-            for name in required if name not in self.columns
-        ]
-
-    def add(self, record: Record, column: str, message: str) -> None:
-        self.problems.append(RegistryProblem(self.table.file, record.line, column, message))
-
-    def has(self, *columns: str) -> bool:
-        return all(c in self.columns for c in columns)
-
-    def nonempty(self, record: Record, *columns: str) -> None:
-        for column in columns:
-            if column in self.columns and not record.cells[column]:
-                self.add(record, column, "missing value")
-
-    def unique_slug(self, record: Record, column: str, first_line: dict[str, int]) -> None:
-        """A slug key that no earlier record has; ``first_line`` maps keys to lines."""
-        self.slug(record, column)
-        value = record.cells.get(column, "")
-        if not value:
-            return
-        if value in first_line:
-            self.add(record, column, f"duplicate {column} {value!r} "
-                                     f"(first on line {first_line[value]})")
-        else:
-            first_line[value] = record.line
-
-    def slug(self, record: Record, column: str) -> None:
-        value = record.cells.get(column)
-        if value is None:
-            return
-        if not value:
-            self.add(record, column, "missing value")
-        elif not _SLUG.fullmatch(value):
-            self.add(record, column,
-                     f"{value!r} is not a slug (lowercase letters, digits and '_' only)")
-
-    def choice(self, record: Record, column: str, allowed: tuple[str, ...],
-               *, allow_empty: bool = False) -> None:
-        value = record.cells.get(column)
-        if value is None or (allow_empty and not value):
-            return
-        if not value:
-            self.add(record, column, f"missing value (one of {', '.join(allowed)})")
-        elif value not in allowed:
-            self.add(record, column, f"{value!r} is not one of {', '.join(allowed)}")
-
-    def integer(self, record: Record, column: str) -> int | None:
-        """A non-negative integer, or None after recording the problem."""
-        value = record.cells.get(column)
-        if value is None:
-            return None
-        if not value:
-            self.add(record, column, "missing value (a non-negative integer)")
-            return None
-        if _INTEGER.fullmatch(value):
-            return int(value)
-        if re.fullmatch(r"-[0-9]+", value):
-            self.add(record, column, f"must not be negative, got {value}")
-        else:
-            self.add(record, column, f"must be a non-negative integer, got {value!r}")
-        return None
-
-    def number(self, record: Record, column: str) -> float | None:
-        """A finite number, ``nan`` for an empty cell, or None after recording the problem."""
-        value = record.cells.get(column)
-        if value is None:
-            return None
-        if not value:
-            return math.nan
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        else:
-            if math.isfinite(number):
-                return number
-        self.add(record, column, f"must be a number, got {value!r}")
-        return None
-
-    def use(self, record: Record) -> str | None:
-        """The row's ``use`` (empty means ``primary``), or None if invalid."""
-        value = record.cells.get("use", "") or "primary"
-        if value not in USES:
-            self.add(record, "use", f"{value!r} is not one of {', '.join(USES)} "
-                                    "(empty means primary)")
-            return None
-        if value == "alternative" and not record.cells.get("note", ""):
-            self.add(record, "note", "an alternative row needs a note saying what it "
-                                     "contradicts and why the primary reading was chosen")
-        return value
-
-    def known(self, record: Record, column: str, known: set[str] | None,
-              where: str) -> None:
-        value = record.cells.get(column)
-        if value and known is not None and value not in known:
-            self.add(record, column, f"unknown {column} {value!r} (not in {where})")
-
 
 def parse_subgroup(subgroup: str) -> dict[str, str]:
     """``"hormone_receptor=positive;recurrence=distant"`` → a dict (``""`` → ``{}``).
@@ -239,7 +144,7 @@ def parse_subgroup(subgroup: str) -> dict[str, str]:
         if not sep or not key or not val or "=" in val:
             raise ValueError(f"{subgroup!r} is not key=value pairs joined by ';' "
                              f"(bad part {part!r})")
-        if not _SLUG.fullmatch(key):
+        if not SLUG.fullmatch(key):
             raise ValueError(f"key {key!r} in {subgroup!r} is not a slug")
         if key in out:
             raise ValueError(f"key {key!r} repeated in {subgroup!r}")
@@ -247,7 +152,7 @@ def parse_subgroup(subgroup: str) -> dict[str, str]:
     return out
 
 
-def _check_subgroup(check: _Checker, record: Record) -> None:
+def _check_subgroup(check: Checker, record: Record) -> None:
     """``subgroup`` is empty or ``key=value`` pairs joined by ``;``."""
     try:
         parse_subgroup(record.cells.get("subgroup", ""))
@@ -255,7 +160,7 @@ def _check_subgroup(check: _Checker, record: Record) -> None:
         check.add(record, "subgroup", str(exc))
 
 
-def _check_primary_keys(check: _Checker, key_columns: tuple[str, ...],
+def _check_primary_keys(check: Checker, key_columns: tuple[str, ...],
                         uses: dict[int, str], *, need_primary: bool,
                         cohorts: dict[str, str] | None = None) -> None:
     """At most one primary row per key; optionally, each alternative row needs a primary.
@@ -307,7 +212,7 @@ def _describe_key(columns: tuple[str, ...], key: tuple[str, ...],
 def _check_studies(table: Table
                    ) -> tuple[list[RegistryProblem], set[str] | None, dict[str, str]]:
     """Problems, the known study ids, and each study's cohort (its own id by default)."""
-    check = _Checker(table, REQUIRED_COLUMNS["studies.csv"])
+    check = Checker(table, REQUIRED_COLUMNS["studies.csv"])
     first_line: dict[str, int] = {}
     cohorts: dict[str, str] = {}
     for record in table.records:
@@ -335,7 +240,7 @@ def _check_studies(table: Table
 def _check_outcome_types(table: Table
                          ) -> tuple[list[RegistryProblem], set[str] | None, set[str]]:
     """Problems, the known outcomes, and the outcomes whose rows need an ``arm_role``."""
-    check = _Checker(table, REQUIRED_COLUMNS["outcome_types.csv"])
+    check = Checker(table, REQUIRED_COLUMNS["outcome_types.csv"])
     first_line: dict[str, int] = {}
     treatment: set[str] = set()
     for record in table.records:
@@ -348,7 +253,7 @@ def _check_outcome_types(table: Table
     return check.problems, known, treatment
 
 
-def _provenance(check: _Checker, record: Record) -> None:
+def _provenance(check: Checker, record: Record) -> None:
     """The row's source: a seed text with its quote, or an external publication with its
     identifier, URL, locator, printed figures and retrieval date
     (:func:`evidence.registry.sources.provenance_problems`)."""
@@ -359,7 +264,7 @@ def _provenance(check: _Checker, record: Record) -> None:
 
 def _check_outcomes(table: Table, studies: set[str] | None, outcomes: set[str] | None,
                     treatment: set[str], cohorts: dict[str, str]) -> list[RegistryProblem]:
-    check = _Checker(table, REQUIRED_COLUMNS["outcomes.csv"])
+    check = Checker(table, REQUIRED_COLUMNS["outcomes.csv"])
     uses: dict[int, str] = {}
     for record in table.records:
         check.nonempty(record, "study_id", "outcome")
@@ -394,7 +299,7 @@ def _check_outcomes(table: Table, studies: set[str] | None, outcomes: set[str] |
 
 
 def _check_effects(table: Table, studies: set[str] | None) -> list[RegistryProblem]:
-    check = _Checker(table, REQUIRED_COLUMNS["effects.csv"])
+    check = Checker(table, REQUIRED_COLUMNS["effects.csv"])
     for record in table.records:
         check.nonempty(record, "study_id", "outcome", "comparison")
         _provenance(check, record)
@@ -422,7 +327,7 @@ def _check_effects(table: Table, studies: set[str] | None) -> list[RegistryProbl
     return check.problems
 
 
-def _check_ci(check: _Checker, record: Record, estimate: float | None,
+def _check_ci(check: Checker, record: Record, estimate: float | None,
               lower: float | None, upper: float | None) -> bool:
     """Check the CI columns; True if a usable CI is present."""
     if lower is None or upper is None:
@@ -453,7 +358,7 @@ def _check_ci(check: _Checker, record: Record, estimate: float | None,
 
 def _check_transitions(table: Table, studies: set[str] | None,
                        cohorts: dict[str, str]) -> list[RegistryProblem]:
-    check = _Checker(table, REQUIRED_COLUMNS["transitions.csv"])
+    check = Checker(table, REQUIRED_COLUMNS["transitions.csv"])
     uses: dict[int, str] = {}
     for record in table.records:
         check.nonempty(record, "study_id")
@@ -468,6 +373,48 @@ def _check_transitions(table: Table, studies: set[str] | None,
             uses[record.line] = use
     _check_primary_keys(check, ("study_id", "subgroup", "from_category", "to_category"),
                         uses, need_primary=True, cohorts=cohorts)
+    return check.problems
+
+
+def _check_harms(table: Table, studies: set[str] | None) -> list[RegistryProblem]:
+    check = Checker(table, REQUIRED_COLUMNS["harms.csv"])
+    for record in table.records:
+        check.nonempty(record, "study_id", "definition")
+        check.known(record, "study_id", studies, "studies.csv")
+        check.slug(record, "arm")
+        check.slug(record, "harm")
+        check.choice(record, "arm_role", ARM_ROLES, allow_empty=True)
+        counts = {}
+        for column in ("events", "total"):
+            if record.cells.get(column, ""):
+                counts[column] = check.integer(record, column)
+        if len(counts) == 1:
+            check.add(record, "total" if "events" in counts else "events",
+                      "missing value: give both events and total, or neither (then "
+                      "'printed' says what was reported)")
+        events, total = counts.get("events"), counts.get("total")
+        if total == 0:
+            check.add(record, "total", "must be greater than 0")
+        if events is not None and total is not None and events > total:
+            check.add(record, "events", f"events {events} > total {total}")
+        _provenance(check, record)
+    return check.problems
+
+
+def _check_reviews(table: Table) -> list[RegistryProblem]:
+    check = Checker(table, REQUIRED_COLUMNS["reviews.csv"])
+    for record in table.records:
+        check.slug(record, "review_id")
+        check.nonempty(record, "citation", "quantity")
+        estimate = check.number(record, "estimate")
+        if estimate is not None and math.isnan(estimate):
+            check.add(record, "estimate", "missing value (a number)")
+        for column in ("ci_lower", "ci_upper"):
+            check.number(record, column)
+        if record.cells.get("k", ""):
+            check.integer(record, "k")
+        for column, reason in provenance_problems(record.cells, quote_column=None):
+            check.add(record, column, reason)
     return check.problems
 
 
@@ -523,10 +470,13 @@ def check_registry(data_dir: Path) -> tuple[list[RegistryProblem], dict[str, Tab
                                                    cohorts)),
         ("effects.csv", lambda t: _check_effects(t, studies)),
         ("transitions.csv", lambda t: _check_transitions(t, studies, cohorts)),
+        ("harms.csv", lambda t: _check_harms(t, studies)),
+        ("reviews.csv", _check_reviews),
     ]
     for name, check in checks:
         if name in tables:
             problems.extend(check(tables[name]))
+    problems.extend(check_logs(tables, studies, tables.get("studies.csv")))
 
     order = {display_path(data_dir, name): i for i, name in enumerate(REGISTRY_FILES)}
     problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))

@@ -45,8 +45,10 @@ def registry_sha256(data_dir: str | os.PathLike[str]) -> str:
 
 
 _INT_COLUMNS = {"studies.csv": ("year",), "outcomes.csv": ("events", "total"),
-                "transitions.csv": ("count",)}
-_FLOAT_COLUMNS = {"effects.csv": ("estimate", "ci_lower", "ci_upper", "p_value")}
+                "transitions.csv": ("count",), "searches.csv": ("records_returned",)}
+_FLOAT_COLUMNS = {"effects.csv": ("estimate", "ci_lower", "ci_upper", "p_value"),
+                  "harms.csv": ("events", "total"),
+                  "reviews.csv": ("estimate", "ci_lower", "ci_upper", "k")}
 _USE_FILES = ("outcomes.csv", "effects.csv", "transitions.csv")
 
 
@@ -114,15 +116,8 @@ def _load(path: Path) -> Registry:
     problems, tables = check_registry(path)
     if problems:
         raise RegistryError(problems)
-    return Registry(
-        studies=_frame("studies.csv", tables["studies.csv"]),
-        outcomes=_frame("outcomes.csv", tables["outcomes.csv"]),
-        effects=_frame("effects.csv", tables.get("effects.csv")),
-        transitions=_frame("transitions.csv", tables.get("transitions.csv")),
-        outcome_types=_frame("outcome_types.csv", tables["outcome_types.csv"]),
-        data_dir=path,
-        sha256=registry_sha256(path),
-    )
+    return Registry(**{name: _frame(f"{name}.csv", tables.get(f"{name}.csv"))
+                       for name in TABLES}, data_dir=path, sha256=registry_sha256(path))
 
 
 def _cache_key(registry_digest: str) -> str:
@@ -182,6 +177,10 @@ class Registry:
     ----------
     studies, outcomes, effects, transitions, outcome_types : pandas.DataFrame
         One frame per file (``effects``/``transitions`` empty when the file is absent).
+    harms, reviews, eligibility, searches, screening : pandas.DataFrame
+        The optional files: adverse events and early stopping per trial arm, pooled
+        estimates of other reviews, and the review's eligibility, search and screening
+        logs (empty, with their columns, when a file is absent).
     data_dir : pathlib.Path
         The directory it was read from.
     sha256 : str
@@ -193,6 +192,11 @@ class Registry:
     effects: pd.DataFrame
     transitions: pd.DataFrame
     outcome_types: pd.DataFrame
+    harms: pd.DataFrame
+    reviews: pd.DataFrame
+    eligibility: pd.DataFrame
+    searches: pd.DataFrame
+    screening: pd.DataFrame
     data_dir: Path
     sha256: str
 
@@ -298,7 +302,8 @@ class Registry:
 
 
 #: Tables a query may name.
-TABLES: tuple[str, ...] = ("outcomes", "effects", "transitions", "studies", "outcome_types")
+TABLES: tuple[str, ...] = ("outcomes", "effects", "transitions", "studies", "outcome_types",
+                           "harms", "reviews", "eligibility", "searches", "screening")
 #: Tables whose rows carry a ``use`` (``primary`` or ``alternative``).
 USE_TABLES: tuple[str, ...] = ("outcomes", "effects", "transitions")
 
