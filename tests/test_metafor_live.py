@@ -93,3 +93,30 @@ def test_live_leave_one_out_regtest_and_regression(live):
         for key, attr in (("beta", "estimates"), ("se", "se"), ("pval", "pval"), ("QM", "qm"),
                           ("QMp", "qm_pvalue"), ("tau2", "tau2"), ("R2", "r2"), ("QE", "qe")):
             assert_metafor_close(getattr(mr, attr), rec[key], f"live mods {rec['test']} {key}")
+
+
+def test_live_small_sample_intervals(live, tmp_path):
+    """rma(test = "t" | "adhoc") and rma.glmm(test = "t"), run now on the live data."""
+    from evidence.stats.glmm import rma_glmm
+
+    rscript = require_rscript("metafor", "lme4", "jsonlite")
+    data, _ = live
+    data[["study", "events", "total"]].to_csv(tmp_path / "live.csv", index=False)
+    proc = subprocess.run([rscript, str(METAFOR_DIR / "small_sample_reference.R"),
+                           str(tmp_path / "live.csv"), str(tmp_path / "small.json")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, f"small_sample_reference.R failed:\n{proc.stderr}"
+    ref = json.loads((tmp_path / "small.json").read_text())
+    es = escalc("PLO", xi=data["events"], ni=data["total"], study_ids=data["study"])
+    for rec in ref["records"]:
+        res = rma(es, rec["method"], test=rec["test"])
+        for key, attr in (("estimate", "estimate"), ("se", "se"), ("ci_lb", "ci_lower"),
+                          ("ci_ub", "ci_upper"), ("pi_lb", "pi_lower"), ("pi_ub", "pi_upper"),
+                          ("pval", "pval")):
+            assert_metafor_close(getattr(res, attr), rec[key],
+                                 f"live {rec['method']} {rec['test']} {key}")
+    glmm = rma_glmm(data["events"], data["total"], test="t")
+    for key, attr in (("estimate", "estimate"), ("ci_lb", "ci_lower"), ("ci_ub", "ci_upper"),
+                      ("pi_lb", "pi_lower"), ("pi_ub", "pi_upper")):
+        want = ref["glmm"][key]
+        assert abs(getattr(glmm, attr) - want) <= 1e-4 * max(abs(want), 1.0), key

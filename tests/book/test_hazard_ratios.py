@@ -74,7 +74,8 @@ def test_hazard_ratio_words_and_table() -> None:
                                            pooled, shown, studies, "A with B",
                                            "progression-free survival")
     # exp(-1.02599) = 0.358, exp(-1.02599 -/+ 1.95996 * 0.29989) = 0.199, 0.645
-    assert "hazard ratio of 0.36 (95% CI 0.20 to 0.65; random-effects model, REML)" in text
+    assert ("hazard ratio of 0.36 (95% CI 0.20 to 0.65; random-effects model, REML, normal (z) "
+            "interval)") in text
     assert "none had to be inverted" in text
     assert "The pooled interval excludes 1." in text
     assert "back-calculated from the printed p-value" in text
@@ -95,3 +96,23 @@ def test_hazard_ratio_words_and_table() -> None:
     assert "nothing is pooled" in one and "Population:" in one
 
 
+
+
+def test_pooled_hazard_ratio_uses_the_ad_hoc_interval_and_the_panel_the_rest() -> None:
+    table = hazard_ratios.harmonise_hazard_ratios(effect_rows(), "ctc_her2_positive_vs_negative")
+    pooled, _ = hazard_ratios.split_by_adjustment(table, "no")
+    es = hazard_ratios.hazard_ratio_effects(pooled)
+    re, fe = hazard_ratios.pool_hazard_ratios(es)
+    z = rma(es, method="REML")
+    assert re.test == "adhoc" and fe.method == "FE"
+    assert re.estimate == pytest.approx(z.estimate, abs=1e-12)
+    # never narrower than the normal interval; with k = 2, t has one degree of freedom
+    assert re.ci_lower <= z.ci_lower and re.ci_upper >= z.ci_upper
+    panel = hazard_ratios.hazard_ratio_panel(es)
+    assert list(zip(panel["Model"], panel["Interval"], strict=True)) == [
+        ("REML (primary)", "Hartung–Knapp ad hoc"), ("REML", "Hartung–Knapp"), ("REML", "z"),
+        ("DL", "z"), ("PM", "z"), ("FE", "z")]
+    assert panel.loc[2, "Hazard ratio (95% CI)"] == "0.36 (0.20 to 0.65)"
+    assert (panel["95% PI"] == "—").all()  # k = 2: no prediction interval
+    marked = hazard_ratios.hazard_ratio_panel(es, ("REML", "z"))
+    assert marked.loc[2, "Model"] == "REML (primary)" and marked.loc[0, "Model"] == "REML"

@@ -83,9 +83,20 @@ def test_tables() -> None:
 
     panel = pooled.panel_table(summary_frame(estimator_panel([0, 1, 1, 1, 4],
                                                              [7, 14, 11, 20, 8])))
-    assert len(panel) == 32 and (panel["Note"] == "").all()
-    assert panel.loc[(panel["Measure"] == "PLO") & (panel["Method"] == "REML + HK"),
-                     "Pooled (95% CI)"].iloc[0].startswith("12.8%")
+    assert len(panel) == 36 and (panel["Note"] == "").all()
+    hk = panel[(panel["Measure"] == "PLO") & (panel["Method"] == "REML")
+               & (panel["Interval"] == "Hartung–Knapp")]
+    assert hk["Pooled (95% CI)"].iloc[0].startswith("12.8%")
+    # the book's panel adds the GLMM under both intervals and marks the primary analysis;
+    # metafor rma.glmm(measure="PLO", test="t"): 9.54% (1.46% to 42.89%), PI 0.30% to 78.68%
+    res = pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]), method="GLMM", test="t")
+    full = pooled.estimator_panel_table(res)
+    primary = full[full["Method"].str.endswith("(primary)")]
+    assert len(primary) == 1 and primary["Interval"].iloc[0] == "t (k − 1 df)"
+    assert primary["Pooled (95% CI)"].iloc[0] == "9.5% (1.5% to 42.9%)"
+    assert primary["95% PI"].iloc[0] == "0.3% to 78.7%"
+    two = pooled.panel_table(summary_frame(estimator_panel([1, 2], [10, 10])))
+    assert (two["95% PI"] == "—").all()  # no prediction interval below three studies
 
 
 @pytest.mark.parametrize("method", ["GLMM", "REML"])

@@ -40,8 +40,11 @@ def test_robustness_panel_and_summary() -> None:
                        [("p", 0, 7), ("h", 1, 14), ("j", 1, 11), ("q", 1, 20), ("v", 4, 8)]]}
     panel = summary.robustness_panel({"orr": res, "single": {"k": 1}}, {"orr": "ORR"})
     assert set(panel["analysis"]) == {"ORR"}
-    assert len(panel) == 4 * 8  # 4 measures x (7 estimators + REML with Hartung-Knapp)
-    reml = panel[(panel["measure"] == "PLO") & (panel["method"] == "REML") & ~panel["knha"]]
+    # 4 measures x (7 estimators + REML with Hartung-Knapp and ad hoc) + GLMM z and t
+    assert len(panel) == 4 * 9 + 2
+    glmm_t = panel[(panel["method"] == "GLMM") & (panel["test"] == "t")].iloc[0]
+    assert glmm_t["prop_ci_lower"] < glmm_t["proportion"] < glmm_t["prop_ci_upper"]
+    reml = panel[(panel["measure"] == "PLO") & (panel["method"] == "REML") & (panel["test"] == "z")]
     assert reml["proportion"].iloc[0] == pytest.approx(0.128232954256837, rel=1e-9)  # metafor
     spread = summary.robustness_summary(panel)
     assert spread.loc[0, "Primary estimate"] == "9.5%"
@@ -95,3 +98,24 @@ def test_sof_rows_for_ratios_two_arm_and_transitions() -> None:
     assert [r["analysis"] for r in summary.sof_rows(rates, "Shi")] == ["Shi: zero → low"]
 
 
+
+
+def test_describe_defaults_states_the_configured_choice() -> None:
+    from types import SimpleNamespace
+
+    a = SimpleNamespace
+    config = SimpleNamespace(
+        defaults={"pool_proportions": {"method": "GLMM", "test": "t"},
+                  "hazard_ratios": {"test": "adhoc"}},
+        analyses=[a(id="orr", template="pool_proportions",
+                    parameters={"method": "GLMM", "test": "t"}),
+                  a(id="yield_z", template="pool_proportions",
+                    parameters={"method": "GLMM", "test": "z"}),
+                  a(id="pfs", template="hazard_ratios", parameters={"test": "adhoc"})])
+    text = summary.describe_defaults(config)
+    assert ("- Pooled proportions: binomial-normal random-effects model (GLMM, exact binomial "
+            "likelihood); Student's t interval — except yield\\_z, which set their own.") in text
+    assert ("- Pooled hazard ratios: Hartung–Knapp interval, never narrower than the normal "
+            "one (ad hoc).") in text
+    none = summary.describe_defaults(SimpleNamespace(defaults={}, analyses=[]))
+    assert "sets no defaults" in none

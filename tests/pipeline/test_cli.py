@@ -51,7 +51,7 @@ def test_pool_prints_metafor_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["pool", "--csv", str(FIXTURES / "metafor" / "orr_her2ctc.csv"),
                  "--measure", "PLO", "--method", "REML", "--knha"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["k"] == 5 and out["model"]["test"] == "t"
+    assert out["k"] == 5 and out["model"]["test"] == "knha"
     assert out["model"]["estimate"] == pytest.approx(reml["estimate"], rel=1e-6)
     assert out["model"]["se"] == pytest.approx(reml["se"], rel=1e-6)
     assert out["pooled"]["ci_upper"] == pytest.approx(reml["prop_ci_ub"], rel=1e-6)

@@ -130,7 +130,8 @@ def test_parameter_types() -> None:
     assert params["arm_role"].accepts("control") and not params["arm_role"].accepts(None)
     assert not params["arm_role"].accepts(3)
     assert params["subgroup_by"].comment.startswith("study column")
-    assert params["knha"].accepts(True) and not params["knha"].accepts("yes")
+    assert params["max_forest_k"].accepts(3) and not params["max_forest_k"].accepts("3")
+    assert not params["max_forest_k"].accepts(True)
     assert not params["question"].accepts(True)
 
 
@@ -181,3 +182,56 @@ def test_parameters_are_checked_against_the_registry_given(tmp_path: Path) -> No
     load_config(root)  # the book's own registry has the outcome
     with pytest.raises(ConfigError, match="'objective_response' is not one of the registry's"):
         load_config(root, data_dir=other)
+
+
+def _with_defaults(root: Path, block: str) -> None:
+    replace_in(root / "analyses.yml", "analyses:\n", f"defaults:\n{block}analyses:\n")
+
+
+def test_defaults_apply_to_every_analysis_of_their_template(tmp_path: Path) -> None:
+    """A template's defaults reach each of its analyses unless the analysis sets the
+    parameter itself; other templates are untouched."""
+    root = book_with_template(tmp_path)
+    _with_defaults(root, "  pool_proportions:\n    test: t\n    method: REML\n"
+                         "  count_rows:\n    label: fixture\n")
+    config = load_config(root)
+    pooled = config.get("pooled").parameters
+    assert pooled["test"] == "t" and pooled["method"] == "GLMM"  # its own method wins
+    assert config.get("orr").parameters["label"] == "fixture"
+    assert config.get("yield").parameters["label"] == "screening"
+    assert config.defaults == {"pool_proportions": {"test": "t", "method": "REML"},
+                               "count_rows": {"label": "fixture"}}
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("  pool_proportions:\n    test: tt\n",
+     r"analyses\.yml:\d+:11: analyses\[2\] \(id pooled\): parameter 'test': 'tt' is not one "
+     r"of z, t, knha, adhoc \(did you mean 't'\?\)"),
+    ("  pool_proportion:\n    test: t\n",
+     r"analyses\.yml:\d+:\d+: defaults\.pool_proportion: unknown template 'pool_proportion'"),
+    ("  pool_proportions:\n    tests: t\n",
+     r"analyses\.yml:\d+:12: defaults\.pool_proportions: template 'pool_proportions' has no "
+     r"parameter 'tests'"),
+    ("  pool_proportions:\n    max_forest_k: many\n",
+     r"defaults\.pool_proportions: parameter 'max_forest_k' must be int, got str 'many'"),
+    ("  pool_proportions:\n    data_dir: elsewhere\n",
+     r"defaults\.pool_proportions: parameter 'data_dir' is set by the runner"),
+    ("  pool_proportions: t\n", r"defaults\.pool_proportions: must be a mapping of parameters"),
+])
+def test_bad_defaults_name_their_place(tmp_path: Path, block: str, message: str) -> None:
+    root = book_with_template(tmp_path)
+    _with_defaults(root, block)
+    with pytest.raises(ConfigError, match=message):
+        load_config(root)
+
+
+def test_repository_defaults_set_the_small_sample_intervals() -> None:
+    """The review's primary intervals come from analyses.yml defaults: every pooled
+    proportion is the GLMM with the t interval, every hazard-ratio pool the ad hoc
+    Hartung-Knapp interval (issue: statistics for very few studies)."""
+    config = load_config(REPO)
+    for a in config.analyses:
+        if a.template == "pool_proportions":
+            assert (a.parameters["method"], a.parameters["test"]) == ("GLMM", "t"), a.id
+        if a.template == "hazard_ratios":
+            assert a.parameters["test"] == "adhoc", a.id

@@ -53,7 +53,11 @@ def test_single_study_is_not_pooled() -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"measure": "LOGIT"}, "unknown measure 'LOGIT'; allowed: PLO, PFT, PAS, PR"),
     ({"method": "reml"}, "unknown method 'reml'; allowed: FE, DL, REML"),
-    ({"method": "GLMM", "knha": True}, "knha applies to rma methods"),
+    ({"method": "GLMM", "knha": True}, "test 'knha' applies to rma methods"),
+    ({"method": "GLMM", "test": "adhoc"},
+     "test 'adhoc' applies to rma methods; the GLMM takes z or t"),
+    ({"method": "REML", "test": "hk"}, "test"),
+    ({"method": "REML", "knha": True, "test": "z"}, "knha=True contradicts test='z'"),
 ])
 def test_invalid_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

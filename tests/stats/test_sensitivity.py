@@ -58,7 +58,7 @@ def test_leave_one_out_other_methods_match_metafor(extra, index):
     for key, attr in SERIES.items():
         if rec.get(key) is not None:
             assert_metafor_close(getattr(res, attr), rec[key], f"l1o {rec['label']} {key}")
-    assert res.test == ("t" if rec["test"] == "knha" else "z")
+    assert res.test == rec["test"]
 
 
 @pytest.mark.parametrize("index", range(2))
@@ -146,13 +146,13 @@ def test_estimator_panel_matches_metafor_records():
     name = "pritz1997"
     d = proportion_csv(name)
     panel = pd.DataFrame(estimator_panel(d.events, d.total).columns)
-    assert len(panel) == 4 * 8
+    assert len(panel) == 4 * 9  # 7 estimators with z, REML with knha and adhoc
     assert panel["error"].isna().all()
     for rec in load_metafor(name)["records"]:
         if not rec["zero_handling"].startswith(("add=1/2,to=only0", "none")):
             continue
         row = panel[(panel.measure == rec["measure"]) & (panel.method == rec["method"])
-                    & (panel.knha == (rec["test"] == "knha"))]
+                    & (panel.test == rec["test"])]
         assert len(row) == 1, rec["measure"] + rec["method"]
         row = row.iloc[0]
         what = f"panel {rec['measure']} {rec['method']} {rec['test']}"
@@ -165,11 +165,17 @@ def test_estimator_panel_matches_metafor_records():
 
 def test_estimator_panel_rows_and_validation():
     panel = pd.DataFrame(estimator_panel([1, 2], [10, 10], measures=("PLO",),
-                                         methods=("REML",), knha_for=("REML",)).columns)
-    assert list(panel.knha) == [False, True]
-    assert list(panel.method) == ["REML", "REML"]
-    with pytest.raises(ValueError, match="knha_for"):
-        estimator_panel([1, 2], [10, 10], methods=("DL",), knha_for=("REML",))
+                                         methods=("REML",),
+                                         tests_for={"REML": ("knha", "adhoc")},
+                                         glmm_tests=("z", "t")).columns)
+    assert list(panel.test) == ["z", "knha", "adhoc", "z", "t"]
+    assert list(panel.method) == ["REML", "REML", "REML", "GLMM", "GLMM"]
+    with pytest.raises(ValueError, match="tests_for names"):
+        estimator_panel([1, 2], [10, 10], methods=("DL",), tests_for={"REML": ("knha",)})
+    with pytest.raises(ValueError, match="test"):
+        estimator_panel([1, 2], [10, 10], methods=("DL",), tests_for={"DL": ("hk",)})
+    with pytest.raises(ValueError, match="glmm test"):
+        estimator_panel([1, 2], [10, 10], methods=("DL",), glmm_tests=("knha",))
     with pytest.raises(ValueError, match="unknown method"):
         estimator_panel([1, 2], [10, 10], methods=("XX",))
 
@@ -184,7 +190,7 @@ def test_estimator_panel_error_column_filled_on_failure(monkeypatch):
 
     monkeypatch.setattr(sens, "rma", broken)
     panel = pd.DataFrame(sens.estimator_panel([1, 4, 3], [10, 12, 10], measures=("PLO",),
-                                              methods=("DL", "REML"), knha_for=()).columns)
+                                              methods=("DL", "REML"), tests_for={}).columns)
     reml = panel[panel.method == "REML"].iloc[0]
     assert reml["error"] == "ConvergenceError: Fisher scoring did not converge (test)"
     assert math.isnan(reml["estimate"])

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evidence.book.names import ADJUSTMENT_NAMES
+from evidence.book.names import ADJUSTMENT_NAMES, TEST_NAMES
+from evidence.book.pooled import describe_interval
 from evidence.book.studies import StudyIndex
 from evidence.book.text import fmt_ci, fmt_num, md, p_cell, plural
 from evidence.stats.checks import check_level
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ADJUSTED",
     "ADJUSTMENT_NAMES",
+    "HR_PANEL",
     "describe_hazard_ratios",
     "harmonise_hazard_ratios",
     "hazard_ratio_effects",
     "hazard_ratio_notes",
+    "hazard_ratio_panel",
     "hazard_ratio_study_ci",
     "hazard_ratio_table",
     "pool_hazard_ratios",
@@ -143,11 +146,50 @@ def hazard_ratio_effects(table: pd.DataFrame, level: float = 0.95) -> EffectSize
                          study_ids=table["study_id"].tolist(), level=level)
 
 
-def pool_hazard_ratios(es: EffectSizes) -> tuple[MetaResult, MetaResult]:
-    """The random-effects (REML) and the common-effect fit of log hazard ratios."""
+def pool_hazard_ratios(es: EffectSizes, test: str = "adhoc"
+                       ) -> tuple[MetaResult, MetaResult]:
+    """The random-effects (REML, with ``test``'s interval) and the common-effect fit of
+    log hazard ratios."""
     from evidence.stats.pooling import rma
 
-    return rma(es, method="REML"), rma(es, method="FE")
+    return rma(es, method="REML", test=test), rma(es, method="FE")
+
+
+#: The fits of the hazard-ratio sensitivity panel: (method, test).
+HR_PANEL: tuple[tuple[str, str], ...] = (
+    ("REML", "adhoc"), ("REML", "knha"), ("REML", "z"), ("DL", "z"), ("PM", "z"),
+    ("FE", "z"))
+
+
+def hazard_ratio_panel(es: EffectSizes, primary: tuple[str, str] = ("REML", "adhoc")
+                       ) -> pd.DataFrame:
+    """Display table of the pooled hazard ratio under each model of :data:`HR_PANEL`
+    (the ``primary`` one marked); a fit that fails gives its message."""
+    import pandas as pd
+
+    from evidence.book.names import TEST_SHORT
+    from evidence.book.text import shows_prediction
+    from evidence.stats.checks import ConvergenceError
+    from evidence.stats.pooling import rma
+
+    rows = []
+    for method, test in HR_PANEL:
+        row = {"Model": method + (" (primary)" if (method, test) == primary else ""),
+               "Interval": TEST_SHORT[test]}
+        try:
+            fit = rma(es, method=method, test=test)
+        except (ValueError, ConvergenceError) as exc:
+            rows.append({**row, "Hazard ratio (95% CI)": "—", "95% PI": "—", "τ²": "—",
+                         "Note": f"{type(exc).__name__}: {exc}"})
+            continue
+        p = fit.pooled()
+        rows.append({**row,
+                     "Hazard ratio (95% CI)": f"{fmt_num(p.estimate, 2)} "
+                     f"({fmt_ci(p.ci_lower, p.ci_upper, pct=False, digits=2)})",
+                     "95% PI": (fmt_ci(p.pi_lower, p.pi_upper, pct=False, digits=2)
+                                if shows_prediction(fit.k, method) else "—"),
+                     "τ²": fmt_num(fit.tau2, 3), "Note": ""})
+    return pd.DataFrame(rows)
 
 
 def hazard_ratio_study_ci(table: pd.DataFrame, es: EffectSizes,
@@ -212,8 +254,8 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     Parameters
     ----------
     re, fe : MetaResult or None
-        Random-effects (REML) and common-effect fits of ``pooled`` (None if there
-        is nothing to pool).
+        Random-effects (REML, with its interval's test) and common-effect fits of
+        ``pooled`` (None if there is nothing to pool).
     pooled, shown : pandas.DataFrame
         Harmonised rows that were pooled, and those only shown (the other kind
         of adjustment).
@@ -249,13 +291,16 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
         ci_re = fmt_ci(p_re.ci_lower, p_re.ci_upper, pct=False, digits=2)
         ci_fe = fmt_ci(p_fe.ci_lower, p_fe.ci_upper, pct=False, digits=2)
         text = (f"Pooling the {re.k} {kind} estimates on the log scale gives a hazard ratio "
-                f"of {fmt_num(p_re.estimate, 2)} (95% CI {ci_re}; random-effects model, REML), "
+                f"of {fmt_num(p_re.estimate, 2)} (95% CI {ci_re}; random-effects model, REML, "
+                f"{TEST_NAMES[re.test]}), "
                 f"and {fmt_num(p_fe.estimate, 2)} ({ci_fe}) with the common-effect model. "
                 + ("The pooled interval excludes 1." if p_re.ci_upper < 1 or p_re.ci_lower > 1
                    else "The pooled interval includes 1 (no association)."))
+        text += describe_interval(re)
         if re.tau2 == 0:
-            text += (" The between-study variance is estimated at zero, so the two models "
-                     "agree; with so few studies this does not show that the studies agree.")
+            text += (" The between-study variance is estimated at zero, so the two models give "
+                     "the same estimate; with so few studies this does not show that the "
+                     "studies agree.")
         if re.k < 5:
             text += (f" With k = {re.k}, τ² and the test of heterogeneity rest on almost no "
                      "information.")

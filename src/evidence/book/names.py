@@ -18,6 +18,8 @@ __all__ = [
     "METHOD_NAMES",
     "OUTCOME_PHRASES",
     "SUBGROUP_NAMES",
+    "TEST_NAMES",
+    "TEST_SHORT",
     "level_name",
     "name",
     "outcome_short",
@@ -35,6 +37,15 @@ METHOD_NAMES: dict[str, str] = {
     "SJ": "random-effects model, Sidik-Jonkman τ²",
     "GLMM": "binomial-normal random-effects model (GLMM, exact binomial likelihood)",
 }
+#: Intervals and tests, by metafor's ``test`` code (long form for prose, short for tables).
+TEST_NAMES: dict[str, str] = {
+    "z": "normal (z) interval",
+    "t": "Student's t interval",
+    "knha": "Hartung–Knapp interval",
+    "adhoc": "Hartung–Knapp interval, never narrower than the normal one (ad hoc)",
+}
+TEST_SHORT: dict[str, str] = {"z": "z", "t": "t (k − 1 df)", "knha": "Hartung–Knapp",
+                              "adhoc": "Hartung–Knapp ad hoc"}
 #: Measures, by metafor's ``measure`` code (the scale of a proportion; a two-group effect).
 MEASURE_NAMES: dict[str, str] = {
     "PLO": "logit", "PFT": "Freeman-Tukey double arcsine", "PAS": "arcsine",

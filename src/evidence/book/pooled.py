@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evidence.book.names import METHOD_NAMES
+from evidence.book.names import METHOD_NAMES, TEST_NAMES
 from evidence.book.tables import summary_frame
 from evidence.book.text import (
     escape_markdown,
@@ -26,6 +26,8 @@ from evidence.book.text import (
     fmt_pct,
     is_missing,
     join_names,
+    prediction_reading,
+    shows_prediction,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ProportionAnalysis",
     "describe_heterogeneity",
+    "describe_interval",
     "describe_loo",
     "describe_pooled",
     "describe_subgroup_pool",
@@ -63,7 +66,7 @@ class ProportionAnalysis:
     studies: pd.DataFrame
     measure: str
     method: str
-    knha: bool
+    test: str
     ci_method: str
     pooled: dict[str, Any]
     note: str = ""
@@ -72,6 +75,11 @@ class ProportionAnalysis:
     def k(self) -> int:
         """Number of studies."""
         return len(self.studies)
+
+    @property
+    def knha(self) -> bool:
+        """Hartung-Knapp adjustment (``test == "knha"``)."""
+        return self.test == "knha"
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md result fields (``model`` on the measure scale, ``pooled``
@@ -83,7 +91,8 @@ class ProportionAnalysis:
             for r in self.studies.itertuples()
         ]
         return {
-            "measure": self.measure, "method": self.method, "knha": self.knha,
+            "measure": self.measure, "method": self.method, "test": self.test,
+            "knha": self.knha,
             "ci_method": self.ci_method, "k": self.k,
             "patients": int(self.studies["total"].sum()),
             "events": int(self.studies["events"].sum()),
@@ -95,13 +104,17 @@ class ProportionAnalysis:
 
 
 def pool_table(table: pd.DataFrame, *, measure: str = "PLO", method: str = "REML",
-               knha: bool = False, ci_method: str = "clopper-pearson",
-               level: float = 0.95) -> ProportionAnalysis:
+               knha: bool = False, test: str | None = None,
+               ci_method: str = "clopper-pearson", level: float = 0.95) -> ProportionAnalysis:
     """Pool the ``events``/``total`` of a registry table (one row per study).
 
-    Per-study intervals are exact Clopper-Pearson by default (``ci_method="wilson"``
-    for Wilson score intervals); weights are fractions of 1.
+    ``method`` and ``test`` are those of :func:`evidence.stats.proportions.pool_proportions`
+    (e.g. the GLMM with ``test="t"``).  Per-study intervals are exact Clopper-Pearson by
+    default (``ci_method="wilson"`` for Wilson score intervals); weights are fractions of 1.
     """
+    from evidence.stats.vocabulary import resolve_test
+
+    test = resolve_test(test, knha)
     from evidence.stats.effects import proportion_ci
 
     if table["study_id"].duplicated().any():
@@ -110,7 +123,8 @@ def pool_table(table: pd.DataFrame, *, measure: str = "PLO", method: str = "REML
     from evidence.stats.proportions import pool_proportions
 
     result, pooled = pool_proportions(table["events"], table["total"], table["study_id"],
-                                      measure=measure, method=method, knha=knha, level=level)
+                                      measure=measure, method=method, test=test,
+                                      level=level)
     lo, hi = proportion_ci(table["events"].to_numpy(), table["total"].to_numpy(),
                            method=ci_method, level=level)
     studies = table[["study_id", "label", "year", "events", "total"]].copy()
@@ -121,7 +135,7 @@ def pool_table(table: pd.DataFrame, *, measure: str = "PLO", method: str = "REML
     studies["weight"] = weights / 100.0 if np.all(np.isfinite(weights)) else np.nan
     note = pooled.get("warning") or ""
     return ProportionAnalysis(result, studies, measure if method != "GLMM" else "PLO", method,
-                              knha, ci_method, pooled, note)
+                              test, ci_method, pooled, note)
 
 
 def influence(pa: ProportionAnalysis) -> Refits:
@@ -140,8 +154,8 @@ def influence(pa: ProportionAnalysis) -> Refits:
     s = pa.studies
     es = escalc(pa.measure, xi=s["events"], ni=s["total"], study_ids=s["study_id"])
     if pa.method == "GLMM":
-        return leave_one_out(es, fitter=glmm_fitter())
-    return leave_one_out(es, method=pa.method, knha=pa.knha)
+        return leave_one_out(es, fitter=glmm_fitter(test=pa.test))
+    return leave_one_out(es, method=pa.method, test=pa.test)
 
 
 def subgroup_pool(pa: ProportionAnalysis, table: pd.DataFrame, by: str, *,
@@ -160,7 +174,8 @@ def subgroup_pool(pa: ProportionAnalysis, table: pd.DataFrame, by: str, *,
     groups = table[by].fillna("not reported").replace("", "not reported").astype(str)
     es = escalc("PLO", xi=table["events"], ni=table["total"], study_ids=table["study_id"])
     fit_method = pa.method if pa.method != "GLMM" else method
-    return subgroup_analysis(es, list(groups), method=fit_method, knha=pa.knha)
+    test = pa.test if pa.method != "GLMM" else "z"
+    return subgroup_analysis(es, list(groups), method=fit_method, test=test)
 
 
 def describe_pooled(res: ProportionAnalysis, what: str) -> str:
@@ -185,15 +200,38 @@ def describe_pooled(res: ProportionAnalysis, what: str) -> str:
                 f"{fmt_ci(p['ci_lower'], p['ci_upper'])}) {what}.")
     text = (f"Across {k} studies with {n} patients ({e} events), an estimated "
             f"{fmt_pct(p['estimate'])} {what} (95% CI {fmt_ci(p['ci_lower'], p['ci_upper'])}; "
-            f"{METHOD_NAMES[res.method]}).")
-    if res.method != "FE" and not is_missing(p.get("pi_lower")):
-        text += (f" Allowing for the differences between studies, the proportion in a new "
-                 f"study like these would be expected between {fmt_pct(p['pi_lower'])} and "
-                 f"{fmt_pct(p['pi_upper'])} (95% prediction interval).")
+            f"{METHOD_NAMES[res.method]}, {TEST_NAMES[res.test]}).")
+    text += describe_interval(res.result)
+    if not is_missing(p.get("pi_lower")) or not shows_prediction(k, res.method):
+        text += prediction_reading(k, res.method, res.result.tau2, fmt_pct(p.get("pi_lower")),
+                                   fmt_pct(p.get("pi_upper")),
+                                   "the proportion in a new study like these")
     if k < 5:
         text += (f" With only {k} studies, the between-study variance and therefore the "
                  "interval are imprecise; read the estimate as a summary of few, small trials.")
     return text
+
+
+def describe_interval(result: MetaResult) -> str:
+    """What a t-based interval costs with few studies: its degrees of freedom and critical
+    value beside the normal 1.96 (empty for a z interval or a single study)."""
+    from evidence.stats.checks import critical_value
+    from evidence.stats.distributions import t_quantile_upper
+
+    if result.test == "z" or result.df is None or result.k < 2:
+        return ""
+    level = result.level
+    q_t = t_quantile_upper((1.0 - level) / 2.0, result.df)
+    q_z = critical_value(level)
+    df = int(result.df) if float(result.df).is_integer() else result.df
+    return (f" The interval uses Student's t with {df} "
+            f"{'degree' if df == 1 else 'degrees'} of freedom: its critical value is "
+            f"{fmt_num(q_t, 2)} instead of the normal {fmt_num(q_z, 2)}, so with "
+            f"{result.k} studies it is {fmt_num(q_t / q_z, 1)} times as wide on the model "
+            "scale" + (" before the Hartung–Knapp scaling of the variance"
+                       if result.test in ("knha", "adhoc") else "")
+            + "; the normal (z) interval, which ignores the uncertainty in τ², is in the "
+            "sensitivity panel.")
 
 
 def describe_heterogeneity(result: MetaResult | None) -> str:
@@ -247,31 +285,43 @@ def study_table(res: ProportionAnalysis) -> pd.DataFrame:
 
 def estimator_panel_table(pa: ProportionAnalysis) -> pd.DataFrame:
     """The display table of every measure x estimator fitted to the analysis's studies
-    (:func:`evidence.stats.sensitivity.estimator_panel`)."""
+    (:func:`evidence.stats.sensitivity.estimator_panel`, with the GLMM under both its
+    tests), the primary analysis marked."""
     from evidence.stats.sensitivity import estimator_panel
+    from evidence.stats.vocabulary import GLMM_TESTS
 
     s = pa.studies
-    return panel_table(summary_frame(estimator_panel(s["events"], s["total"],
-                                                     study_ids=s["study_id"]), index=False))
+    panel = estimator_panel(s["events"], s["total"], study_ids=s["study_id"],
+                            glmm_tests=GLMM_TESTS)
+    return panel_table(summary_frame(panel, index=False),
+                       primary=(pa.measure, pa.method, pa.test))
 
 
-def panel_table(panel: pd.DataFrame) -> pd.DataFrame:
-    """Display version of :func:`evidence.stats.sensitivity.estimator_panel`."""
+def panel_table(panel: pd.DataFrame, primary: tuple[str, str, str] | None = None
+                ) -> pd.DataFrame:
+    """Display version of :func:`evidence.stats.sensitivity.estimator_panel`; the row
+    equal to ``primary`` (measure, method, test) is marked "(primary)"."""
     import pandas as pd
+
+    from evidence.book.names import TEST_SHORT
 
     rows = []
     for r in panel.to_dict("records"):
         err = r.get("error")
         ok = is_missing(err) or err in ("", None)
+        is_primary = primary is not None and (r["measure"], r["method"], r["test"]) == primary
         rows.append({
             "Measure": r["measure"],
-            "Method": r["method"] + (" + HK" if r.get("knha") else ""),
+            "Method": r["method"] + (" (primary)" if is_primary else ""),
+            "Interval": TEST_SHORT.get(r["test"], r["test"]),
             "Pooled (95% CI)": (
                 f"{fmt_pct(r['proportion'])} "
                 f"({fmt_ci(r['prop_ci_lower'], r['prop_ci_upper'])})" if ok else "—"),
-            "95% PI": (fmt_ci(r.get("prop_pi_lower"), r.get("prop_pi_upper")) if ok else "—"),
+            "95% PI": (fmt_ci(r.get("prop_pi_lower"), r.get("prop_pi_upper"))
+                       if ok and r["k"] >= 3 else "—"),
             "τ²": fmt_num(r.get("tau2"), 3) if ok else "—",
-            "I²": (fmt_num(r.get("i2"), 1) + "%") if ok else "—",
+            "I²": (fmt_num(r.get("i2"), 1) + "%") if ok and not is_missing(r.get("i2"))
+            else "—",
             "Note": "" if ok else str(err),
         })
     return pd.DataFrame(rows)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from evidence.book.text import fmt_ci, fmt_num, fmt_pct
+from evidence.book.text import fmt_ci, fmt_num, fmt_pct, shows_prediction
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "describe_defaults",
     "certainty_notes",
     "methods_table",
     "robustness_panel",
@@ -138,7 +139,8 @@ def sof_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 f"({fmt_ci(r['ci_lower'], r['ci_upper'], pct=False, digits=digits)})")
 
     def pi(r: dict[str, Any]) -> str:
-        if r.get("pi_lower") is None or r.get("k", 0) < 2:
+        if r.get("pi_lower") is None or not shows_prediction(r.get("k", 0),
+                                                             r.get("method", "")):
             return "—"
         return fmt_ci(r["pi_lower"], r["pi_upper"], pct=r.get("scale") == "proportion",
                       digits=1 if r.get("scale") == "proportion" else 2)
@@ -158,7 +160,8 @@ def sof_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def robustness_panel(results: dict[str, dict[str, Any]],
                      titles: dict[str, str]) -> pd.DataFrame:
-    """The estimator panel (every measure × method) for every pooled proportion.
+    """The estimator panel (every measure × method × interval, and the GLMM with the z
+    and the t interval) for every pooled proportion.
 
     Parameters
     ----------
@@ -171,6 +174,7 @@ def robustness_panel(results: dict[str, dict[str, Any]],
 
     from evidence.book.tables import summary_frame
     from evidence.stats.sensitivity import estimator_panel
+    from evidence.stats.vocabulary import GLMM_TESTS
 
     frames = []
     for aid, res in results.items():
@@ -179,7 +183,7 @@ def robustness_panel(results: dict[str, dict[str, Any]],
             continue
         panel = summary_frame(estimator_panel(
             [s["events"] for s in studies], [s["total"] for s in studies],
-            study_ids=[s["study_id"] for s in studies]), index=False)
+            study_ids=[s["study_id"] for s in studies], glmm_tests=GLMM_TESTS), index=False)
         panel.insert(0, "analysis", titles.get(aid, aid))
         panel.insert(1, "primary", res["pooled"]["estimate"])
         frames.append(panel)
@@ -222,7 +226,7 @@ def methods_table(config: Any, results: dict[str, dict[str, Any]]) -> pd.DataFra
     """
     import pandas as pd
 
-    from evidence.book.names import MEASURE_NAMES, METHOD_NAMES
+    from evidence.book.names import MEASURE_NAMES, METHOD_NAMES, TEST_SHORT
 
     rows = []
     for aid, res in results.items():
@@ -235,10 +239,55 @@ def methods_table(config: Any, results: dict[str, dict[str, Any]]) -> pd.DataFra
             "Model": (METHOD_NAMES.get(method, method) if res.get("k", 2) > 1
                       else "none (single study)") if method else "",
             "Measure": MEASURE_NAMES.get(res.get("measure", ""), res.get("measure", "")),
-            "Hartung–Knapp": {True: "yes", False: "no"}.get(res.get("knha"), ""),
+            "Interval": (TEST_SHORT.get(res.get("test", ""), res.get("test", ""))
+                         if method and res.get("k", 2) > 1 else ""),
             "Per-study CI": {"clopper-pearson": "exact (Clopper–Pearson)",
                              "wilson": "Wilson"}.get(res.get("ci_method", ""), ""),
             "k": res.get("k", ""),
             "Library": res.get("evidence_version", ""),
         })
     return pd.DataFrame(rows)
+
+
+#: What each template pools, for :func:`describe_defaults`.
+_TEMPLATE_SUBJECTS: dict[str, str] = {
+    "pool_proportions": "Pooled proportions",
+    "hazard_ratios": "Pooled hazard ratios",
+}
+
+
+def describe_defaults(config: Any) -> str:
+    """The review's model choices as ``analyses.yml`` sets them once for every analysis of a
+    template (its ``defaults`` section), as a Markdown list; the analyses that override a
+    default are named.
+
+    Parameters
+    ----------
+    config : BookConfig
+        The loaded ``analyses.yml``.
+    """
+    from evidence.book.names import METHOD_NAMES, TEST_NAMES
+    from evidence.book.text import escape_markdown
+
+    items = []
+    for template, params in config.defaults.items():
+        subject = _TEMPLATE_SUBJECTS.get(template, f"Analyses of template {template}")
+        parts = []
+        if "method" in params:
+            parts.append(METHOD_NAMES.get(params["method"], str(params["method"])))
+        if "test" in params:
+            parts.append(TEST_NAMES.get(params["test"], str(params["test"])))
+        rest = {k: v for k, v in params.items() if k not in ("method", "test")}
+        parts.extend(f"{escape_markdown(k)} = {escape_markdown(str(v))}" for k, v in rest.items())
+        own = [a.id for a in config.analyses if a.template == template
+               and any(a.parameters.get(k) != v for k, v in params.items())]
+        line = f"- {subject}: {'; '.join(parts)}"
+        if own:
+            line += (" — except " + ", ".join(escape_markdown(i) for i in own)
+                     + ", which set their own")
+        items.append(line + ".")
+    if not items:
+        return ("`analyses.yml` sets no defaults: every analysis uses its template's own "
+                "parameter values.")
+    return ("The primary models, set once in `analyses.yml` (its `defaults` section) for "
+            "every analysis of a kind:\n\n" + "\n".join(items))

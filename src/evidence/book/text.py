@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 __all__ = [
+    "MIN_PI_STUDIES",
     "cap",
     "count_text",
     "escape_markdown",
@@ -24,6 +25,8 @@ __all__ = [
     "md",
     "p_cell",
     "plural",
+    "prediction_reading",
+    "shows_prediction",
 ]
 
 _MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
@@ -115,3 +118,42 @@ def plural(n: int, one: str, many: str) -> str:
 def join_names(names: list[str]) -> str:
     """``"A"``, ``"A and B"``, ``"A, B and C"``."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+#: Fewest studies for which a prediction interval is reported: from two studies τ² is a
+#: guess and the interval says nothing about a new study.
+MIN_PI_STUDIES = 3
+
+
+def shows_prediction(k: int, method: str) -> bool:
+    """Whether a prediction interval is reported: random-effects models with at least
+    :data:`MIN_PI_STUDIES` studies."""
+    return k >= MIN_PI_STUDIES and method not in ("FE", "EE", "CE")
+
+
+def prediction_reading(k: int, method: str, tau2: float | None, lower: str,
+                       upper: str, what: str) -> str:
+    """The sentence that reports (or withholds) a prediction interval.
+
+    Parameters
+    ----------
+    k, method, tau2
+        The fit: number of studies, model and between-study variance.
+    lower, upper : str
+        The formatted limits.
+    what : str
+        What is predicted, e.g. ``"the proportion in a new study like these"``.
+    """
+    if method in ("FE", "EE", "CE"):
+        return ""
+    if k < MIN_PI_STUDIES:
+        return (f" No prediction interval is given: with {k} studies the spread between "
+                "studies cannot be estimated well enough to predict a new one.")
+    text = (f" Allowing for the differences between studies, {what} would be expected "
+            f"between {lower} and {upper} (95% prediction interval: where 95% of such "
+            "studies' true values would lie).")
+    if tau2 is not None and not is_missing(tau2) and tau2 < 1e-8:
+        text += (" The estimated between-study variance is zero, so this interval equals the "
+                 "confidence interval; with few studies that means the spread could not be "
+                 "measured, not that the studies agree.")
+    return text

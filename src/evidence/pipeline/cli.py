@@ -91,12 +91,13 @@ def cmd_pool(args: argparse.Namespace) -> int:
         return 1
     try:
         result, pooled = pool_proportions(xi, ni, ids, measure=args.measure,
-                                          method=args.method, knha=args.knha)
+                                          method=args.method, knha=args.knha, test=args.test)
     except (ValueError, RuntimeError) as exc:
         _err(str(exc))
         return 1
     out = {"measure": args.measure if args.method != "GLMM" else "PLO",
-           "method": args.method, "knha": args.knha, "k": len(ids),
+           "method": args.method, "test": result.test if len(ids) > 1 else "z",
+           "knha": args.knha or args.test == "knha", "k": len(ids),
            "model": result.model_dict() if len(ids) > 1 else None,
            "pooled": pooled}
     print(json.dumps(out, indent=1))
@@ -236,7 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", default="PLO", choices=["PLO", "PFT", "PAS", "PR"])
     p.add_argument("--method", default="REML",
                    choices=["FE", "DL", "REML", "PM", "ML", "HE", "SJ", "GLMM"])
-    p.add_argument("--knha", action="store_true", help="Hartung-Knapp adjustment")
+    p.add_argument("--knha", action="store_true",
+                   help="Hartung-Knapp adjustment (the same as --test knha)")
+    p.add_argument("--test", choices=["z", "t", "knha", "adhoc"], default=None,
+                   help="metafor's test: z (default), t (Student's t with k - 1 df; the "
+                        "GLMM takes z or t), knha (Hartung-Knapp), adhoc (Hartung-Knapp "
+                        "never narrower than z)")
     p.set_defaults(func=cmd_pool)
 
     for name, func, helptext in (

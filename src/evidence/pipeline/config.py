@@ -20,7 +20,7 @@ from typing import Any
 
 from evidence.pipeline.layout import DATA_DIR, executed_notebook, result_json, template_file
 from evidence.registry.rules import ARM_ROLES
-from evidence.stats.vocabulary import METHODS, PROPORTION_MEASURES, TWO_GROUP_MEASURES
+from evidence.stats.vocabulary import METHODS, PROPORTION_MEASURES, TESTS, TWO_GROUP_MEASURES
 
 __all__ = [
     "PARAMETER_CHOICES",
@@ -132,6 +132,8 @@ class BookConfig:
     parts: tuple[Part, ...]
     analyses: tuple[Analysis, ...]
     templates: dict[str, dict[str, TemplateParameter]] = field(repr=False)
+    #: Parameters every analysis of a template gets unless it sets them (``defaults``).
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def get(self, analysis_id: str) -> Analysis:
         """The analysis with this id (``KeyError`` naming the known ids otherwise)."""
@@ -266,6 +268,7 @@ PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {
     "arm_role": ("", *ARM_ROLES),
     "figure_measure": TWO_GROUP_MEASURES,
     "pool_adjusted": ("no", "yes"),
+    "test": TESTS,
 }
 #: Parameters whose values come from the registry: parameter -> vocabulary (see
 #: :func:`registry_vocabulary`); ``(template, parameter)`` overrides the parameter alone.
@@ -317,9 +320,12 @@ def registry_vocabulary(data_dir: Path) -> dict[str, tuple[str, ...]]:
 
 
 def _check_choices(analysis: Analysis, vocab: dict[str, tuple[str, ...]], fail: Any,
-                   at: _Key, where: str) -> None:
-    """Every enumerated parameter of ``analysis`` names an allowed value."""
+                   at: _Key, where: str, defaulted: frozenset[str] = frozenset()) -> None:
+    """Every enumerated parameter of ``analysis`` names an allowed value (a value taken
+    from the ``defaults`` section is reported there)."""
     for name, value in analysis.parameters.items():
+        key = (("defaults", analysis.template, name) if name in defaulted
+               else (*at, "parameters", name))
         if name in PARAMETER_CHOICES:
             allowed, what = PARAMETER_CHOICES[name], "one of"
         else:
@@ -337,8 +343,7 @@ def _check_choices(analysis: Analysis, vocab: dict[str, tuple[str, ...]], fail: 
                                               cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             shown = ", ".join(repr(a) if a == "" else a for a in allowed)
-            raise fail((*at, "parameters", name),
-                       f"parameter {name!r}: {item!r} is not {what} {shown}{hint}", where)
+            raise fail(key, f"parameter {name!r}: {item!r} is not {what} {shown}{hint}", where)
 
 
 def load_config(root: str | Path = ".", path: str | Path | None = None, *,
@@ -387,8 +392,9 @@ def load_config(root: str | Path = ".", path: str | Path | None = None, *,
     places = _Places(path, _positions(node, path) if node is not None else {})
     fail = places.fail
     if not isinstance(raw, dict):
-        raise fail((), "must be a mapping with keys 'root', 'toc', 'analyses'")
-    unknown = set(raw) - {"root", "toc", "analyses"}
+        raise fail((), "must be a mapping with keys 'root', 'toc', 'analyses' "
+                       "(and optionally 'defaults')")
+    unknown = set(raw) - {"root", "toc", "defaults", "analyses"}
     if unknown:
         raise fail((sorted(unknown)[0],), f"unknown keys {sorted(unknown)}", "top level")
 
@@ -418,10 +424,44 @@ def load_config(root: str | Path = ".", path: str | Path | None = None, *,
 
     data = Path(data_dir) if data_dir is not None else root / DATA_DIR
     vocab = registry_vocabulary(data if data.is_absolute() else root / data)
+    templates: dict[str, dict[str, TemplateParameter]] = {}
+
+    def template_spec(tname: Any, key: _Key, where: str) -> dict[str, TemplateParameter]:
+        if not isinstance(tname, str) or not (root / template_file(tname)).is_file():
+            known = sorted(p.stem for p in (root / "notebooks").glob("*.ipynb"))
+            raise fail(key, f"unknown template {tname!r}; known: {known}", where)
+        if tname not in templates:
+            templates[tname] = read_template_parameters(root / template_file(tname))
+        return templates[tname]
+
+    def check_parameters(params: dict[str, Any], spec: dict[str, TemplateParameter],
+                         tname: str, key: _Key, where: str) -> None:
+        for name, value in params.items():
+            if name in RUNNER_PARAMETERS:
+                raise fail((*key, name), f"parameter {name!r} is set by the runner", where)
+            if name not in spec:
+                raise fail((*key, name),
+                           f"template {tname!r} has no parameter {name!r}; "
+                           f"it has {sorted(set(spec) - set(RUNNER_PARAMETERS))}", where)
+            if not spec[name].accepts(value):
+                raise fail((*key, name),
+                           f"parameter {name!r} must be {spec[name].annotation}, "
+                           f"got {type(value).__name__} {value!r}", where)
+
+    defaults: dict[str, dict[str, Any]] = {}
+    raw_defaults = raw.get("defaults") or {}
+    if not isinstance(raw_defaults, dict):
+        raise fail(("defaults",), "must be a mapping: template -> parameters")
+    for tname, params in raw_defaults.items():
+        where = f"defaults.{tname}"
+        spec = template_spec(tname, ("defaults", tname), where)
+        if not isinstance(params, dict):
+            raise fail(("defaults", tname), "must be a mapping of parameters", where)
+        check_parameters(params, spec, tname, ("defaults", tname), where)
+        defaults[tname] = dict(params)
     entries = raw.get("analyses")
     if not isinstance(entries, list):
         raise fail(("analyses",), "must be a list")
-    templates: dict[str, dict[str, TemplateParameter]] = {}
     analyses: list[Analysis] = []
     seen: set[str] = set()
     allowed = {"id", "template", "title", "chapter", "parameters", "after"}
@@ -449,29 +489,13 @@ def load_config(root: str | Path = ".", path: str | Path | None = None, *,
                         f"'analysis:{aid}' or has a 'chapter' it belongs under (exactly one)",
                        where)
         tname = entry["template"]
-        if tname not in templates:
-            tpath = root / "notebooks" / f"{tname}.ipynb"
-            if not tpath.is_file():
-                known = sorted(p.stem for p in (root / "notebooks").glob("*.ipynb"))
-                raise fail((*at, "template"), f"unknown template {tname!r}; known: {known}",
-                           where)
-            templates[tname] = read_template_parameters(tpath)
-        spec = templates[tname]
-        params = entry.get("parameters") or {}
-        if not isinstance(params, dict):
+        spec = template_spec(tname, (*at, "template"), where)
+        own = entry.get("parameters") or {}
+        if not isinstance(own, dict):
             raise fail((*at, "parameters"), "'parameters' must be a mapping", where)
-        for name, value in params.items():
-            if name in RUNNER_PARAMETERS:
-                raise fail((*at, "parameters", name), f"parameter {name!r} is set by the runner",
-                           where)
-            if name not in spec:
-                raise fail((*at, "parameters", name),
-                           f"template {tname!r} has no parameter {name!r}; "
-                           f"it has {sorted(set(spec) - set(RUNNER_PARAMETERS))}", where)
-            if not spec[name].accepts(value):
-                raise fail((*at, "parameters", name),
-                           f"parameter {name!r} must be {spec[name].annotation}, "
-                           f"got {type(value).__name__} {value!r}", where)
+        check_parameters(own, spec, tname, (*at, "parameters"), where)
+        params = {**defaults.get(tname, {}), **own}
+        defaulted = frozenset(set(defaults.get(tname, {})) - set(own))
         for name, p in spec.items():
             if p.required and name not in params:
                 raise fail((*at, "parameters"), f"template {tname!r} requires parameter "
@@ -485,7 +509,7 @@ def load_config(root: str | Path = ".", path: str | Path | None = None, *,
             raise fail((*at, "after"), "'after' must be a list of analysis ids", where)
         analysis = Analysis(aid, tname, entry["title"].strip(), chapter, dict(params),
                             tuple(after))
-        _check_choices(analysis, vocab, fail, at, where)
+        _check_choices(analysis, vocab, fail, at, where, defaulted)
         analyses.append(analysis)
     ids = {a.id for a in analyses}
     missing = sorted(direct - ids)
@@ -496,7 +520,8 @@ def load_config(root: str | Path = ".", path: str | Path | None = None, *,
         if bad:
             raise fail(("analyses", i, "after"), f"'after' names unknown ids {bad}",
                        f"analyses[{i}] (id {a.id})")
-    config = BookConfig(root, path, root_page, tuple(parts), tuple(analyses), templates)
+    config = BookConfig(root, path, root_page, tuple(parts), tuple(analyses), templates,
+                        defaults)
     _check_acyclic(config, places)
     return config
 

@@ -27,7 +27,7 @@ from evidence.stats.distributions import (
     t_quantile_upper,
 )
 from evidence.stats.results import EffectSizes
-from evidence.stats.vocabulary import check_method, is_common_effect
+from evidence.stats.vocabulary import check_method, is_common_effect, resolve_test
 
 __all__ = ["CONTROL_DEFAULTS", "DBL_EPS", "Fit", "Wls", "merge_control", "qe_func", "r_mad",
            "rma_fit", "uniroot", "usable", "zeroin"]
@@ -376,10 +376,17 @@ def loglik_tau2(y: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float,
 
 
 def rma_fit(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str, knha: bool,
-             level: float, tau2: float | None, control: Mapping[str, Any] | None,
-             int_incl: bool) -> Fit:
-    """metafor's ``rma.uni`` for a full-rank model matrix ``X`` (k x p), k > p or FE."""
+            level: float, tau2: float | None, control: Mapping[str, Any] | None,
+            int_incl: bool, test: str | None = None) -> Fit:
+    """metafor's ``rma.uni`` for a full-rank model matrix ``X`` (k x p), k > p or FE.
+
+    ``test`` is metafor's (``"z"``, ``"t"``, ``"knha"``, ``"adhoc"``; see
+    :func:`evidence.stats.vocabulary.resolve_test`); ``knha=True`` is ``test="knha"``.
+    """
     check_method(method)
+    test = resolve_test(test, knha)
+    scaled = test in ("knha", "adhoc")  # Hartung-Knapp: the variance scaled by s2w
+    t_based = test != "z"
     level = check_level(level)
     user_control = merge_control(control)
     k, p = X.shape
@@ -421,12 +428,14 @@ def rma_fit(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str, knha:
     resid = yi - X @ beta
     rss_f = float(np.sum(wi * resid * resid))
     s2w = 1.0
-    if knha:
+    if scaled:
         if is_fe:
             notes.append("Knapp & Hartung method is not meant to be used with FE models.")
         s2w = 0.0 if rss_f <= DBL_EPS else rss_f / (k - p)
+        if test == "adhoc":  # never narrower than the z interval (metafor's test="adhoc")
+            s2w = max(1.0, s2w)
         vb = s2w * vb
-    ddf = k - p if knha else None
+    ddf = k - p if t_based else None
 
     m_idx = np.arange(1, p) if (int_incl and p > 1) else np.arange(p)
     try:
@@ -440,7 +449,7 @@ def rma_fit(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str, knha:
     se = np.sqrt(np.diag(vb))
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = beta / se
-    if knha:
+    if t_based:
         qm = qm / m
         qm_pvalue = p_f(qm, m, k - p) if k - p > 0 else float("nan")
         pval = p_t2(zval, k - p) if k - p > 0 else np.full(p, np.nan)
@@ -479,8 +488,8 @@ def rma_fit(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str, knha:
                 crit=float(crit), tau2=tau2_hat, se_tau2=se_tau2,
                 tau2_fixed=tau2_fix is not None, qe=float(qe), qe_pvalue=float(qe_pvalue),
                 i2=float(i2), h2=float(h2), vt=float(vt), qm=qm, qm_df=m,
-                qm_ddf=(k - p) if knha else None, qm_pvalue=qm_pvalue, wi=wi,
-                test="t" if knha else "z", ddf=ddf, ll_ml=float(ll_ml),
+                qm_ddf=(k - p) if t_based else None, qm_pvalue=qm_pvalue, wi=wi,
+                test=test, ddf=ddf, ll_ml=float(ll_ml),
                 ll_reml=float(ll_reml), s2w=s2w, user_control=user_control, notes=notes)
 
 

@@ -58,7 +58,9 @@ from evidence.stats.checks import (
     check_level,
     check_study_ids,
 )
+from evidence.stats.distributions import p_t2, t_quantile_upper
 from evidence.stats.results import EffectSizes, MetaResult, jsonable
+from evidence.stats.vocabulary import GLMM_TESTS, check_choice
 
 __all__ = [
     "ConvergenceError",
@@ -483,7 +485,7 @@ def _typical_vi(vi: np.ndarray) -> float:
 
 
 def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
-             level: float = 0.95, nagq: int = 7) -> MetaResult:
+             level: float = 0.95, nagq: int = 7, test: str = "z") -> MetaResult:
     """Binomial-normal random-effects meta-analysis of proportions (logit scale).
 
     Reproduces metafor 3.8-1 ``rma.glmm(measure="PLO", xi=xi, ni=ni)`` (maximum
@@ -500,6 +502,10 @@ def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
     nagq : int
         Number of adaptive Gauss-Hermite quadrature points (lme4's ``nAGQ``;
         1 = Laplace approximation).
+    test : {"z", "t"}
+        metafor's ``test``: the Wald z test and normal intervals, or Student's t with
+        k - 1 degrees of freedom for the test, the CI and the prediction interval (as
+        ``rma.glmm(test = "t")`` and its ``predict()``; the estimate and τ² are the same).
 
     Returns
     -------
@@ -527,6 +533,7 @@ def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
     ids = check_study_ids(study_ids, k, unique=True)
     level = check_level(level)
     nagq = _check_nagq(nagq)
+    check_choice("test", test, GLMM_TESTS)
     if k < 2:
         raise ValueError("rma_glmm needs k >= 2 studies (metafor: more parameters than "
                          "observations)")
@@ -538,9 +545,15 @@ def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
     fit = _fit(x, n, nagq)
     yi, vi = _escalc_plo(x, n, ids)
     het = _heterogeneity(x, n)
-    crit = float(-ndtri((1.0 - level) / 2.0))
     mu, tau2, se = fit["mu"], fit["tau2"], fit["se"]
     zval = mu / se
+    df = k - 1
+    if test == "t":
+        crit = t_quantile_upper((1.0 - level) / 2.0, df)
+        pval = float(p_t2(np.array([zval]), df)[0])
+    else:
+        crit = float(-ndtri((1.0 - level) / 2.0))
+        pval = float(2.0 * ndtr(-abs(zval)))
     vt = _typical_vi(vi)
     notes = [
         f"binomial-normal model fitted by ML ({nagq}-point adaptive Gauss-Hermite "
@@ -555,15 +568,14 @@ def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
         notes.append("se from lme4's fallback (penalised least-squares) approximation: "
                      "the finite-difference Hessian was not positive definite")
     return MetaResult(
-        measure="PLO", method="GLMM", k=k, estimate=mu, se=se, zval=zval,
-        pval=float(2.0 * ndtr(-abs(zval))),
+        measure="PLO", method="GLMM", k=k, estimate=mu, se=se, zval=zval, pval=pval,
         ci_lower=mu - crit * se, ci_upper=mu + crit * se,
         pi_lower=mu - crit * math.sqrt(se * se + tau2),
         pi_upper=mu + crit * math.sqrt(se * se + tau2),
         tau2=tau2, i2=100.0 * tau2 / (vt + tau2), h2=tau2 / vt + 1.0,
         q=het.qe_wld, q_df=het.df, q_pvalue=het.qe_wld_pvalue,
         weights=np.full(k, np.nan), yi=yi, vi=vi, study_ids=ids,
-        test="z", df=None,
+        test=test, df=float(df) if test == "t" else None,
         loglik=het.loglik_saturated - 0.5 * fit["conditional_deviance"],
         level=level, back_transform=back_transform_name("PLO"), notes=tuple(notes))
 
@@ -584,7 +596,8 @@ def _fit(x: np.ndarray, n: np.ndarray, nagq: int) -> dict[str, Any]:
 # refits
 
 
-def glmm_fitter(*, level: float = 0.95, nagq: int = 7) -> Callable[[EffectSizes], MetaResult]:
+def glmm_fitter(*, level: float = 0.95, nagq: int = 7,
+                test: str = "z") -> Callable[[EffectSizes], MetaResult]:
     """The GLMM as a ``fitter`` for :func:`evidence.stats.sensitivity.leave_one_out` and
     :func:`~evidence.stats.sensitivity.cumulative`: it refits :func:`rma_glmm` to the
     ``xi``/``ni`` of each subset (the counts as given, before any zero-cell correction).
@@ -595,13 +608,17 @@ def glmm_fitter(*, level: float = 0.95, nagq: int = 7) -> Callable[[EffectSizes]
         Confidence level.
     nagq : int
         Quadrature points (lme4's ``nAGQ``).
+    test : {"z", "t"}
+        As :func:`rma_glmm`.
     """
     level = check_level(level)
     nagq = _check_nagq(nagq)
+    check_choice("test", test, GLMM_TESTS)
 
     def fit(sub: EffectSizes) -> MetaResult:
         if sub.xi is None or sub.ni is None:
             raise ValueError("the GLMM refits counts: effect sizes without xi/ni given")
-        return rma_glmm(sub.xi, sub.ni, study_ids=sub.study_ids, level=level, nagq=nagq)
+        return rma_glmm(sub.xi, sub.ni, study_ids=sub.study_ids, level=level, nagq=nagq,
+                        test=test)
 
     return fit

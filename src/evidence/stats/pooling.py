@@ -50,7 +50,7 @@ from evidence.stats._rma import DBL_EPS, Fit, qe_func, rma_fit, uniroot, usable
 from evidence.stats.checks import ConvergenceError, check_level
 from evidence.stats.distributions import chisq_quantile, norm_quantile_upper, p_norm2
 from evidence.stats.results import EffectSizes, MetaResult
-from evidence.stats.vocabulary import check_method, is_common_effect
+from evidence.stats.vocabulary import check_method, is_common_effect, resolve_test
 
 __all__ = [
     "ConvergenceError",
@@ -197,8 +197,9 @@ def confint_tau2(es: EffectSizes, method: str = "REML", level: float = 0.95, *,
     return _qprofile(yi, vi, X, fit, check_level(level))
 
 
-def rma(es: EffectSizes, method: str = "REML", *, knha: bool = False, level: float = 0.95,
-        tau2: float | None = None, control: Mapping[str, Any] | None = None) -> MetaResult:
+def rma(es: EffectSizes, method: str = "REML", *, knha: bool = False, test: str | None = None,
+        level: float = 0.95, tau2: float | None = None,
+        control: Mapping[str, Any] | None = None) -> MetaResult:
     """Fixed- or random-effects meta-analysis, as ``metafor::rma(yi, vi, method=...)``.
 
     Parameters
@@ -211,6 +212,10 @@ def rma(es: EffectSizes, method: str = "REML", *, knha: bool = False, level: flo
         Common-effect (``EE``/``CE`` are aliases) or the tau2 estimator.
     knha : bool
         Hartung-Knapp(-Sidik-Jonkman) adjustment: metafor's ``test="knha"``.
+    test : {"z", "t", "knha", "adhoc"}, optional
+        metafor's ``test``: normal (default), Student's t with k - 1 df, Hartung-Knapp,
+        or the ad hoc Hartung-Knapp whose variance scaling is never below 1 (its interval
+        is never narrower than the z interval).  ``knha=True`` is ``test="knha"``.
     level : float
         Confidence level of the CI and prediction interval, e.g. 0.95.
     tau2 : float, optional
@@ -238,6 +243,7 @@ def rma(es: EffectSizes, method: str = "REML", *, knha: bool = False, level: flo
     """
     check_method(method)
     level = check_level(level)
+    test = resolve_test(test, knha)
     yi, vi, ok, notes = usable(es)
     ids = tuple(s for s, keep in zip(es.study_ids, ok, strict=True) if keep)
     k = yi.shape[0]
@@ -262,8 +268,8 @@ def rma(es: EffectSizes, method: str = "REML", *, knha: bool = False, level: flo
         crit = norm_quantile_upper((1 - level) / 2)
         z = est / se
         notes = [*notes, "k = 1: no pooling"]
-        if knha:
-            notes.append("knha ignored with k = 1 (z test, as metafor).")
+        if test != "z":
+            notes.append(f"test={test!r} ignored with k = 1 (z test, as metafor).")
         if tau2 is not None and not is_common_effect(method):
             t2 = max(0.0, float(tau2))
         else:
@@ -284,8 +290,8 @@ def rma(es: EffectSizes, method: str = "REML", *, knha: bool = False, level: flo
             back_transform=bt_name, harmonic_mean_n=hm_n, notes=tuple(notes))
 
     X = np.ones((k, 1))
-    fit = rma_fit(yi, vi, X, method=method, knha=knha, level=level, tau2=tau2,
-                   control=control, int_incl=True)
+    fit = rma_fit(yi, vi, X, method=method, knha=False, test=test, level=level, tau2=tau2,
+                  control=control, int_incl=True)
     notes.extend(fit.notes)
     est = float(fit.beta[0])
     se = float(fit.se[0])

@@ -18,13 +18,21 @@ from evidence.stats.effects import escalc, proportion_ci
 from evidence.stats.glmm import rma_glmm
 from evidence.stats.pooling import rma
 from evidence.stats.results import MetaResult
-from evidence.stats.vocabulary import METHODS, PROPORTION_MEASURES, check_measure, check_method
+from evidence.stats.vocabulary import (
+    GLMM_TESTS,
+    METHODS,
+    PROPORTION_MEASURES,
+    check_measure,
+    check_method,
+    resolve_test,
+)
 
 __all__ = ["pool_proportions"]
 
 
 def pool_proportions(events: Any, totals: Any, study_ids: Sequence[Any] | None = None, *,
                      measure: str = "PLO", method: str = "REML", knha: bool = False,
+                     test: str | None = None,
                      level: float = 0.95) -> tuple[MetaResult, dict[str, Any]]:
     """Pool single proportions; the engine behind ``evidence pool`` and the templates.
 
@@ -38,7 +46,11 @@ def pool_proportions(events: Any, totals: Any, study_ids: Sequence[Any] | None =
         Common-effect, random-effects tau2 estimator, or the binomial-normal GLMM.
     knha : bool
         Hartung-Knapp(-Sidik-Jonkman) adjustment (not with ``FE``... allowed as in
-        metafor; not with ``GLMM``).
+        metafor; not with ``GLMM``); the same as ``test="knha"``.
+    test : {"z", "t", "knha", "adhoc"}, optional
+        metafor's ``test`` (default ``"z"``): for ``GLMM`` ``"z"`` or ``"t"`` (Student's t
+        with k - 1 df for the CI and the prediction interval); for the rma methods also
+        Hartung-Knapp (``"knha"``) and its ad hoc variant (``"adhoc"``).
 
     Returns
     -------
@@ -51,6 +63,7 @@ def pool_proportions(events: Any, totals: Any, study_ids: Sequence[Any] | None =
     check_measure(measure, PROPORTION_MEASURES)
     check_method(method, METHODS)
     level = check_level(level)
+    test = resolve_test(test, knha)
     xi = np.asarray(events, dtype=float)
     ni = np.asarray(totals, dtype=float)
     k = xi.shape[0]
@@ -67,10 +80,11 @@ def pool_proportions(events: Any, totals: Any, study_ids: Sequence[Any] | None =
                         "warning": "k = 1: the study's own proportion with its exact "
                                    "(Clopper-Pearson) interval; nothing was pooled."}
     if method == "GLMM":
-        if knha:
-            raise ValueError("knha applies to rma methods, not to the GLMM")
-        result = rma_glmm(xi, ni, study_ids=ids, level=level)
+        if test not in GLMM_TESTS:
+            raise ValueError(f"test {test!r} applies to rma methods; the GLMM takes "
+                             f"{' or '.join(GLMM_TESTS)}")
+        result = rma_glmm(xi, ni, study_ids=ids, level=level, test=test)
     else:
         es = escalc(measure, xi=xi, ni=ni, study_ids=ids)
-        result = rma(es, method=method, knha=knha, level=level)
+        result = rma(es, method=method, test=test, level=level)
     return result, result.pooled().to_dict()

@@ -124,7 +124,7 @@ class MetaRegression:
     coef_names : tuple of str
         ``"intrcpt"`` then the moderators, as metafor.
     estimates, se, zval, pval, ci_lower, ci_upper : numpy.ndarray
-        Per coefficient; ``zval`` holds t values when ``test == "t"`` (knha).
+        Per coefficient; ``zval`` holds t values when ``test`` is not ``"z"`` (knha).
     vcov : numpy.ndarray
         Covariance matrix of the coefficients (scaled under knha).
     qm, qm_df, qm_ddf, qm_pvalue : float, int, int or None, float
@@ -174,7 +174,7 @@ class MetaRegression:
 
     def summary(self) -> Summary:
         """Coefficient table (one row per coefficient, metafor's layout)."""
-        stat = "tval" if self.test == "t" else "zval"
+        stat = "zval" if self.test == "z" else "tval"
         return Summary("coefficient", self.coef_names,
                        {"estimate": self.estimates, "se": self.se, stat: self.zval,
                         "pval": self.pval, "ci_lower": self.ci_lower,
@@ -206,7 +206,7 @@ class MetaRegression:
         pred = X @ self.estimates
         vpred = np.einsum("ij,jk,ik->i", X, self.vcov, X)
         se = np.sqrt(vpred)
-        if self.test == "t":
+        if self.test != "z":
             crit = t_quantile_upper((1 - self.level) / 2, float(self.df))
         else:
             crit = norm_quantile_upper((1 - self.level) / 2)

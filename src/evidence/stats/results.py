@@ -149,7 +149,9 @@ class MetaResult:
         metafor codes; ``method`` is ``"FE"``, ``"DL"``, ``"REML"``, ``"PM"``,
         ``"ML"``, ``"HE"``, ``"SJ"`` or ``"GLMM"``.
     test : str
-        ``"z"`` or ``"t"`` (Hartung-Knapp); ``df`` is the t degrees of freedom.
+        metafor's test: ``"z"``, ``"t"`` (Student's t), ``"knha"`` (Hartung-Knapp) or
+        ``"adhoc"`` (Hartung-Knapp never narrower than z); ``df`` is the t degrees of
+        freedom (None for ``"z"``).
     q, q_df, q_pvalue : float, int, float
         Cochran's Q test of heterogeneity (for the GLMM: the Wald-type test).
     tau2_ci_lower ... h2_ci_upper : float

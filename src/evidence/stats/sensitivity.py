@@ -30,12 +30,20 @@ import numpy as np
 
 from evidence.stats.checks import ConvergenceError, check_level
 from evidence.stats.effects import escalc, subset_studies
+from evidence.stats.glmm import rma_glmm
 from evidence.stats.pooling import rma
 from evidence.stats.results import EffectSizes, MetaResult, Summary, jsonable
-from evidence.stats.vocabulary import PROPORTION_MEASURES, check_method
+from evidence.stats.vocabulary import (
+    GLMM_TESTS,
+    PROPORTION_MEASURES,
+    check_choice,
+    check_method,
+    resolve_test,
+)
 
 __all__ = [
     "KINDS",
+    "PANEL_TESTS",
     "Fitter",
     "Refits",
     "cumulative",
@@ -53,12 +61,12 @@ _SERIES_FIELDS = ("estimate", "se", "zval", "pval", "ci_lower", "ci_upper", "q",
 _BACK_FIELDS = ("back_estimate", "back_ci_lower", "back_ci_upper")
 
 
-def _default_fitter(method: str, knha: bool, level: float,
+def _default_fitter(method: str, test: str, level: float,
                     control: Mapping[str, Any] | None) -> Fitter:
     check_method(method)
 
     def fit(sub: EffectSizes) -> MetaResult:
-        return rma(sub, method, knha=knha, level=level, control=control)
+        return rma(sub, method, test=test, level=level, control=control)
 
     return fit
 
@@ -190,7 +198,8 @@ class Refits:
 
 
 def leave_one_out(es: EffectSizes, method: str = "REML", knha: bool = False, *,
-                  level: float = 0.95, control: Mapping[str, Any] | None = None,
+                  test: str | None = None, level: float = 0.95,
+                  control: Mapping[str, Any] | None = None,
                   fitter: Fitter | None = None) -> Refits:
     """Refit the model with each study omitted in turn (metafor's ``leave1out``).
 
@@ -198,7 +207,7 @@ def leave_one_out(es: EffectSizes, method: str = "REML", knha: bool = False, *,
     ----------
     es : EffectSizes
         All studies (k >= 2).
-    method, knha, level, control
+    method, knha, test, level, control
         Passed to :func:`evidence.stats.pooling.rma` when ``fitter`` is None.
     fitter : callable, optional
         ``fitter(subset) -> MetaResult`` replacing ``rma`` (e.g.
@@ -212,7 +221,8 @@ def leave_one_out(es: EffectSizes, method: str = "REML", knha: bool = False, *,
     if es.k < 2:
         raise ValueError("Stopped because k = 1 (leave-one-out needs at least 2 studies).")
     level = check_level(level)
-    fit = fitter if fitter is not None else _default_fitter(method, knha, level, control)
+    test = resolve_test(test, knha)
+    fit = fitter if fitter is not None else _default_fitter(method, test, level, control)
     all_idx = np.arange(es.k)
     out = _run(es, [np.delete(all_idx, i) for i in range(es.k)], fit)
     return Refits(kind="leave_one_out", study_ids=tuple(es.study_ids), measure=es.measure,
@@ -220,7 +230,7 @@ def leave_one_out(es: EffectSizes, method: str = "REML", knha: bool = False, *,
 
 
 def cumulative(es: EffectSizes, order: Sequence[Any] | None = None, method: str = "REML",
-               knha: bool = False, *, level: float = 0.95,
+               knha: bool = False, *, test: str | None = None, level: float = 0.95,
                control: Mapping[str, Any] | None = None,
                fitter: Fitter | None = None) -> Refits:
     """Cumulative meta-analysis adding studies in the order of ``order`` (metafor's ``cumul``).
@@ -232,7 +242,7 @@ def cumulative(es: EffectSizes, order: Sequence[Any] | None = None, method: str 
     order : sequence, optional
         Sort key per study (e.g. publication year); ties keep the input order
         (R's ``order()``).  Default: the input order.
-    method, knha, level, control
+    method, knha, test, level, control
         Passed to :func:`evidence.stats.pooling.rma` when ``fitter`` is None.
     fitter : callable, optional
         ``fitter(subset) -> MetaResult`` replacing ``rma``.
@@ -253,23 +263,28 @@ def cumulative(es: EffectSizes, order: Sequence[Any] | None = None, method: str 
         if key.shape != (es.k,):
             raise ValueError(f"order has shape {key.shape}; expected ({es.k},)")
         perm = np.argsort(key, kind="stable")
-    fit = fitter if fitter is not None else _default_fitter(method, knha, level, control)
+    test = resolve_test(test, knha)
+    fit = fitter if fitter is not None else _default_fitter(method, test, level, control)
     out = _run(es, [perm[: i + 1] for i in range(es.k)], fit)
     return Refits(kind="cumulative", study_ids=tuple(es.study_ids[i] for i in perm),
                   measure=es.measure, level=level, **out)
 
 
-_PANEL_COLUMNS = ("measure", "method", "knha", "k", "estimate", "se", "proportion",
+_PANEL_COLUMNS = ("measure", "method", "test", "k", "estimate", "se", "proportion",
                   "prop_ci_lower", "prop_ci_upper", "prop_pi_lower", "prop_pi_upper", "tau2",
                   "i2", "q", "q_pvalue", "notes", "error")
+
+#: Extra rows of the estimator panel: method -> tests besides ``z``.
+PANEL_TESTS: Mapping[str, tuple[str, ...]] = {"REML": ("knha", "adhoc")}
 
 
 def estimator_panel(xi: Any, ni: Any, measures: Sequence[str] = PROPORTION_MEASURES,
                     methods: Sequence[str] = ("FE", "DL", "REML", "PM", "ML", "HE", "SJ"),
-                    knha_for: Sequence[str] = ("REML",), *,
+                    tests_for: Mapping[str, Sequence[str]] | None = None, *,
+                    glmm_tests: Sequence[str] = (),
                     study_ids: Sequence[Any] | None = None,
                     level: float = 0.95) -> Summary:
-    """Every measure x estimator on one set of proportions, side by side.
+    """Every measure x estimator (x test) on one set of proportions, side by side.
 
     Parameters
     ----------
@@ -278,9 +293,14 @@ def estimator_panel(xi: Any, ni: Any, measures: Sequence[str] = PROPORTION_MEASU
     measures : sequence of str
         Proportion measures (``escalc`` with metafor's default zero handling).
     methods : sequence of str
-        Estimators for :func:`evidence.stats.pooling.rma`.
-    knha_for : sequence of str
-        Methods that get an extra row with the Knapp-Hartung adjustment.
+        Estimators for :func:`evidence.stats.pooling.rma`, each with the z test.
+    tests_for : mapping, optional
+        Method -> further tests (``"t"``, ``"knha"``, ``"adhoc"``) that get a row each;
+        default :data:`PANEL_TESTS` (Hartung-Knapp and its ad hoc variant for REML) for
+        the methods it names that are in ``methods``.
+    glmm_tests : sequence of str
+        Tests (``"z"``, ``"t"``) of the binomial-normal GLMM rows (measure PLO) appended
+        after the rma rows; none by default.
     study_ids : sequence, optional
         Labels.
     level : float
@@ -289,39 +309,54 @@ def estimator_panel(xi: Any, ni: Any, measures: Sequence[str] = PROPORTION_MEASU
     Returns
     -------
     Summary
-        One row per measure x method (+ knha rows), indexed by position (``fit``):
-        ``measure, method, knha, k, estimate, se`` (measure scale), ``proportion,
-        prop_ci_lower, prop_ci_upper, prop_pi_lower, prop_pi_upper`` (back-transformed),
-        ``tau2, i2, q, q_pvalue, notes`` and ``error`` (the message of a failed fit,
-        else None; the numbers of a failed fit are NaN).
+        One row per fit, indexed by position (``fit``): ``measure, method, test, k,
+        estimate, se`` (measure scale), ``proportion, prop_ci_lower, prop_ci_upper,
+        prop_pi_lower, prop_pi_upper`` (back-transformed), ``tau2, i2, q, q_pvalue,
+        notes`` and ``error`` (the message of a failed fit, else None; the numbers of a
+        failed fit are NaN).
     """
     for m in methods:
         check_method(m)
-    unknown = sorted(set(knha_for) - set(methods))
+    if tests_for is None:
+        tests_for = {m: t for m, t in PANEL_TESTS.items() if m in methods}
+    unknown = sorted(set(tests_for) - set(methods))
     if unknown:
-        raise ValueError(f"knha_for {unknown} not in methods {list(methods)}")
+        raise ValueError(f"tests_for names {unknown}, not in methods {list(methods)}")
+    for tests in tests_for.values():
+        for t in tests:
+            resolve_test(t)
+    for t in glmm_tests:
+        check_choice("glmm test", t, GLMM_TESTS)
+    fits: list[tuple[str, str, str]] = [
+        (measure, m, t) for measure in measures
+        for m in methods for t in ("z", *tests_for.get(m, ()))]
+    fits += [("PLO", "GLMM", t) for t in glmm_tests]
     rows: list[dict[str, Any]] = []
-    for measure in measures:
-        es = escalc(measure, xi=xi, ni=ni, study_ids=study_ids)
-        combos = [(m, False) for m in methods] + [(m, True) for m in methods if m in knha_for]
-        for method, kn in combos:
-            row: dict[str, Any] = {"measure": measure, "method": method, "knha": kn}
-            try:
-                res = rma(es, method, knha=kn, level=level)
-                pb = res.pooled()
-            except (ValueError, ConvergenceError) as exc:
-                row.update({"k": es.k, "error": f"{type(exc).__name__}: {exc}"})
-                rows.append(row)
-                continue
-            row.update({"k": res.k, "estimate": res.estimate, "se": res.se,
-                        "proportion": pb.estimate, "prop_ci_lower": pb.ci_lower,
-                        "prop_ci_upper": pb.ci_upper, "prop_pi_lower": pb.pi_lower,
-                        "prop_pi_upper": pb.pi_upper, "tau2": res.tau2, "i2": res.i2,
-                        "q": res.q, "q_pvalue": res.q_pvalue,
-                        "notes": " ".join(res.notes) or None, "error": None})
+    xi_a, ni_a = np.asarray(xi, dtype=float), np.asarray(ni, dtype=float)
+    cache: dict[str, EffectSizes] = {}
+    for measure, method, test in fits:
+        row: dict[str, Any] = {"measure": measure, "method": method, "test": test}
+        try:
+            if method == "GLMM":
+                res = rma_glmm(xi_a, ni_a, study_ids=study_ids, level=level, test=test)
+            else:
+                if measure not in cache:
+                    cache[measure] = escalc(measure, xi=xi, ni=ni, study_ids=study_ids)
+                res = rma(cache[measure], method, test=test, level=level)
+            pb = res.pooled()
+        except (ValueError, ConvergenceError) as exc:
+            row.update({"k": len(xi_a), "error": f"{type(exc).__name__}: {exc}"})
             rows.append(row)
-    text = ("measure", "method", "notes", "error")
-    columns = {c: (tuple(r.get(c) for r in rows) if c in text or c == "knha"
+            continue
+        row.update({"k": res.k, "estimate": res.estimate, "se": res.se,
+                    "proportion": pb.estimate, "prop_ci_lower": pb.ci_lower,
+                    "prop_ci_upper": pb.ci_upper, "prop_pi_lower": pb.pi_lower,
+                    "prop_pi_upper": pb.pi_upper, "tau2": res.tau2, "i2": res.i2,
+                    "q": res.q, "q_pvalue": res.q_pvalue,
+                    "notes": " ".join(res.notes) or None, "error": None})
+        rows.append(row)
+    text = ("measure", "method", "test", "notes", "error")
+    columns = {c: (tuple(r.get(c) for r in rows) if c in text
                    else np.array([r.get(c, np.nan) for r in rows], dtype=float))
                for c in _PANEL_COLUMNS}
     columns["k"] = np.array([r["k"] for r in rows], dtype=int)

@@ -22,7 +22,7 @@ from evidence.stats.checks import check_count_pairs, check_level
 from evidence.stats.effects import subset_studies
 from evidence.stats.pooling import rma
 from evidence.stats.results import EffectSizes, MetaResult, Summary
-from evidence.stats.vocabulary import check_method
+from evidence.stats.vocabulary import check_method, resolve_test
 
 __all__ = ["LevelComparison", "SubgroupResult", "compare_levels", "subgroup_analysis"]
 
@@ -80,8 +80,8 @@ class SubgroupResult:
 
 
 def subgroup_analysis(es: EffectSizes, groups: Sequence[Any], method: str = "REML",
-                      knha: bool = False, *, levels: Sequence[Any] | None = None,
-                      level: float = 0.95,
+                      knha: bool = False, *, test: str | None = None,
+                      levels: Sequence[Any] | None = None, level: float = 0.95,
                       control: Mapping[str, Any] | None = None) -> SubgroupResult:
     """Meta-analysis within each subgroup and the Q-between test of their difference.
 
@@ -95,6 +95,8 @@ def subgroup_analysis(es: EffectSizes, groups: Sequence[Any], method: str = "REM
         Estimator within subgroups (see :func:`evidence.stats.pooling.rma`).
     knha : bool
         Knapp-Hartung within subgroups (their SEs then enter the Q-between test).
+    test : {"z", "t", "knha", "adhoc"}, optional
+        metafor's ``test`` within subgroups (``knha=True`` is ``test="knha"``).
     levels : sequence, optional
         Subgroup order; default sorted labels (R's factor order).
     level : float
@@ -107,6 +109,7 @@ def subgroup_analysis(es: EffectSizes, groups: Sequence[Any], method: str = "REM
     SubgroupResult
     """
     check_method(method)
+    test = resolve_test(test, knha)
     labels = [str(g) for g in groups]
     if len(labels) != es.k:
         raise ValueError(f"groups has {len(labels)} entries for {es.k} studies")
@@ -122,7 +125,7 @@ def subgroup_analysis(es: EffectSizes, groups: Sequence[Any], method: str = "REM
         if idx.size == 0:
             notes.append(f"subgroup {g!r} has no studies and was skipped.")
             continue
-        results[g] = rma(subset_studies(es, idx), method, knha=knha, level=level,
+        results[g] = rma(subset_studies(es, idx), method, test=test, level=level,
                          control=control)
     used = tuple(results)
     single = tuple(g for g in used if results[g].k == 1)
@@ -139,7 +142,7 @@ def subgroup_analysis(es: EffectSizes, groups: Sequence[Any], method: str = "REM
         notes.append("fewer than two subgroups: no test for subgroup differences.")
     return SubgroupResult(groups=used, results=results, single_study=single, q_between=qb,
                           q_between_df=qb_df, q_between_pvalue=qb_p, method=method,
-                          measure=es.measure, knha=knha, notes=tuple(notes))
+                          measure=es.measure, knha=test == "knha", notes=tuple(notes))
 
 
 @dataclass(frozen=True)

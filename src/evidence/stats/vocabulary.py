@@ -25,6 +25,7 @@ __all__ = [
     "COMMON_EFFECT",
     "DIFFERENCE_MEASURES",
     "ESCALC_MEASURES",
+    "GLMM_TESTS",
     "MEASURES",
     "METHODS",
     "NO_ADD_BY_DEFAULT",
@@ -32,6 +33,7 @@ __all__ = [
     "RATIO_MEASURES",
     "RMA_METHODS",
     "TAU2_ESTIMATORS",
+    "TESTS",
     "TWO_GROUP_MEASURES",
     "ZERO_HANDLING",
     "check_choice",
@@ -39,6 +41,7 @@ __all__ = [
     "check_method",
     "check_to",
     "is_common_effect",
+    "resolve_test",
 ]
 
 #: Single-proportion measures (``escalc(measure, xi=, ni=)``).
@@ -63,6 +66,14 @@ RMA_METHODS: tuple[str, ...] = COMMON_EFFECT + TAU2_ESTIMATORS
 #: Models a pooled proportion can use: the rma methods (``FE`` for the common effect)
 #: and the binomial-normal GLMM.
 METHODS: tuple[str, ...] = ("FE", *TAU2_ESTIMATORS, "GLMM")
+
+#: Tests and intervals of ``rma`` (metafor's ``test``): the normal distribution, Student's
+#: t with k - p df, Hartung-Knapp (t with the variance scaled by ``s2w``), and the ad hoc
+#: Hartung-Knapp whose scaling is never below 1 (so its interval is never narrower than
+#: the z interval; Röver, Knapp & Friede 2015).
+TESTS: tuple[str, ...] = ("z", "t", "knha", "adhoc")
+#: Tests of the GLMM (metafor's ``rma.glmm(test=)``).
+GLMM_TESTS: tuple[str, ...] = ("z", "t")
 
 #: Zero-cell rules (metafor's ``to``).
 ZERO_HANDLING: tuple[str, ...] = ("all", "only0", "if0all", "none")
@@ -100,6 +111,17 @@ def check_method(method: object, allowed: tuple[str, ...] = RMA_METHODS) -> str:
 def check_to(to: object) -> str:
     """A zero-cell rule (metafor's ``to``)."""
     return check_choice("to", to, ZERO_HANDLING)
+
+
+def resolve_test(test: str | None, knha: bool = False) -> str:
+    """The test of a fit: ``test`` when given (one of :data:`TESTS`), else ``"knha"`` for
+    ``knha=True`` and ``"z"`` otherwise; ``knha=True`` with another test is an error."""
+    if test is None:
+        return "knha" if knha else "z"
+    check_choice("test", test, TESTS)
+    if knha and test != "knha":
+        raise ValueError(f"knha=True contradicts test={test!r}; give one of them")
+    return test
 
 
 def is_common_effect(method: str) -> bool:

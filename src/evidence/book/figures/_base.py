@@ -360,7 +360,8 @@ def model_label(result: Any) -> str:
     method = str(result.method)
     if is_common_effect(method):
         return "Common-effect model"
-    extra = ", Hartung-Knapp" if getattr(result, "test", "z") == "t" else ""
+    extra = {"knha": ", Hartung-Knapp", "adhoc": ", Hartung-Knapp (ad hoc)",
+             "t": ", t-based"}.get(getattr(result, "test", "z"), "")
     return f"Random-effects model ({method}{extra})"
 
 

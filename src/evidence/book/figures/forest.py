@@ -33,8 +33,9 @@ from evidence.book.figures._base import (
     table_axes,
     wrap_footnotes,
 )
+from evidence.book.text import shows_prediction
 from evidence.stats.checks import critical_value
-from evidence.stats.vocabulary import PROPORTION_MEASURES, check_measure, is_common_effect
+from evidence.stats.vocabulary import PROPORTION_MEASURES, check_measure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -92,7 +93,8 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
     show_weights : bool, default True
         Show the weight column (dropped when the weights are undefined, e.g. GLMM).
     show_pi : bool, default True
-        Draw the prediction interval (random-effects models with k >= 2 only).
+        Draw the prediction interval (random-effects models with k >= 3 only,
+        :func:`evidence.book.text.shows_prediction`).
     sort : {None, "estimate", "weight", "label"}
         Row order: input order, ascending estimate, descending weight, or label.
     title : str, optional
@@ -157,13 +159,12 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
 
     pooled = k >= 2
     method = str(result.method)
-    random_effects = not is_common_effect(method)
     est_n, ci_l, ci_u, pi_l, pi_u = (float(v) for v in apply_scalar(scale.f, np.array(
         [result.estimate, result.ci_lower, result.ci_upper, result.pi_lower, result.pi_upper],
         dtype=float)))
     ci_l, ci_u = min(ci_l, ci_u), max(ci_l, ci_u)
     pi_l, pi_u = min(pi_l, pi_u), max(pi_l, pi_u)
-    draw_pi = (pooled and show_pi and random_effects
+    draw_pi = (pooled and show_pi and shows_prediction(k, method)
                and np.isfinite(pi_l) and np.isfinite(pi_u))
 
     # rows: header y = 0, studies y = -1 ... -k, gap, pooled, prediction interval
@@ -488,7 +489,7 @@ def caterpillar(result: MetaResult, *, study_ci: tuple[Any, Any] | None = None,
     else:
         fig = ax.figure
     pooled = result.pooled()
-    if not is_common_effect(result.method) and k > 1:
+    if shows_prediction(k, str(result.method)):
         ax.axvspan(pooled.pi_lower, pooled.pi_upper, color=PALETTE["orange"], alpha=0.15,
                    linewidth=0, gid="prediction_interval")
     ax.axvspan(pooled.ci_lower, pooled.ci_upper, color=PALETTE["vermillion"], alpha=0.25,
