@@ -37,7 +37,9 @@ def test_shipped_registry_is_valid() -> None:
 
 @pytest.mark.parametrize(("study", "screened", "her2_pos", "treated"), [
     ("pestrin2012", 139, 7, 7),
-    ("hainsworth2016", 283, 24, 14),
+    # Verschoor's 283 screened adds the 57 specimens of Part 1; Hainsworth's own report
+    # (doi:10.1007/s10549-016-3969-7) screened 226 patients in Part 2, the 24 are theirs
+    ("hainsworth2016", 226, 24, 14),
     ("jacot2019", 154, 14, 11),
     ("parsons2021", 311, 69, 20),
 ])
@@ -45,6 +47,13 @@ def test_every_table2_trial_with_its_counts(registry, study: str, screened: int,
                                             her2_pos: int, treated: int) -> None:
     assert count(registry, study, "her2_ctc_screening_yield") == (her2_pos, screened)
     assert count(registry, study, "treated_among_eligible") == (treated, her2_pos)
+
+
+def test_hainsworth_seed_reading_kept_as_alternative(registry) -> None:
+    rows = registry.outcomes
+    alt = rows[(rows["study_id"] == "hainsworth2016") & (rows["use"] == "alternative")
+               & (rows["outcome"] == "her2_ctc_screening_yield")]
+    assert alt[["events", "total"]].values.tolist() == [[24, 283]]
 
 
 def test_table2_responses(registry) -> None:

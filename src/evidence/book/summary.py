@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "describe_defaults",
     "certainty_notes",
+    "describe_defaults",
     "methods_table",
     "robustness_panel",
     "robustness_summary",

@@ -14,10 +14,13 @@ screening.csv      distinct record (publication or page) considered: every searc
                    fixed vocabulary tied to the criteria
 ================== ======================================================================
 
-The rules tie them together: each search's ``records_returned`` equals the number of times
-the screening log names it; an exclusion for a criterion names a criterion the question
-has; an included record names a study of ``studies.csv``, and every study of
-``studies.csv`` is included by a record, so the flow diagram counts every study once.
+The rules tie them together: each identification search's ``records_returned`` equals the
+number of times the screening log names it (a search run to appraise or extract from
+studies already found, ``purpose`` ``appraisal`` or ``extraction``, is logged with what it
+returned but identifies nothing, so PRISMA does not count it); an exclusion for a
+criterion names a criterion the question has; an included record names a study of
+``studies.csv``, and every study of ``studies.csv`` is included by a record, so the flow
+diagram counts every study once.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "ELEMENTS",
     "EXCLUSION_REASONS",
     "LOG_COLUMNS",
+    "PURPOSES",
     "QUESTIONS",
     "REASON_CRITERIA",
     "RECORD_TYPES",
@@ -63,6 +67,8 @@ RECORD_TYPES: tuple[str, ...] = ("journal_article", "conference_abstract", "tria
 #: ``screening``: decided from the title and excerpt; ``eligibility``: the report itself
 #: was read against the criteria.
 STAGES: tuple[str, ...] = ("screening", "eligibility")
+#: Why a search was run (``searches.csv`` ``purpose``; empty means ``identification``).
+PURPOSES: tuple[str, ...] = ("identification", "appraisal", "extraction")
 DECISIONS: tuple[str, ...] = ("included", "excluded")
 
 LOG_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -132,7 +138,11 @@ def _check_searches(table: Table) -> tuple[list[RegistryProblem], dict[str, tupl
         check.nonempty(record, "source", "query")
         n = check.integer(record, "records_returned")
         _choices(check, record, "question", QUESTIONS)
+        if record.cells.get("purpose"):
+            check.choice(record, "purpose", PURPOSES)
         sid = record.cells.get("search_id", "")
+        if record.cells.get("purpose", "") not in ("", "identification"):
+            continue  # an appraisal or extraction search identifies no records
         if n is not None and sid:
             returned.setdefault(sid, (record.line, n))
     return check.problems, returned
@@ -157,7 +167,7 @@ def _check_screening(table: Table, searches: dict[str, tuple[int, int]] | None,
         unknown = [s for s in ids if searches is not None and s not in searches]
         if unknown:
             check.add(record, "search_ids", f"unknown search id(s) {', '.join(unknown)} "
-                                            "(not in searches.csv)")
+                                            "(not an identification search of searches.csv)")
         named.update(ids)
         identifier, url = cells.get("identifier", ""), cells.get("url", "")
         kind = source_kind(identifier) if identifier else None
