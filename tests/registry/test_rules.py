@@ -378,3 +378,46 @@ def test_two_reports_of_one_cohort_cannot_both_be_pooled(tmp_path: Path) -> None
         "arm='all', outcome='objective_response', subgroup=''); first on line 2; both are "
         "reports of cohort 'detect' (pestrin2012 and jacot2019) (mark one use=alternative "
         "with a note, or remove it)"]
+
+
+HARMS = """\
+study_id,arm,arm_role,harm,definition,events,total,source,quote
+verschoor2024,trastuzumab_taxane,experimental,grade4plus_ae,grade 4 or higher,0,8,a.txt,no grade 4
+fehm2021,all,,early_stop,stopped early by the committee,,,a.txt,stopped early
+"""
+REVIEWS = """\
+review_id,citation,quantity,estimate,ci_lower,ci_upper,k,source,url,locator,printed,retrieved
+rev2018,"A, B (2018) A review",her2_loss_pct,21.3,14.3,30.5,,doi:10.1093/jnci/djx273,\
+https://example.org/r,"Abstract, Results",21.3% (14.3% to 30.5%),2026-12-01
+"""
+
+
+@pytest.mark.parametrize(("file", "old", "new", "message"), [
+    ("harms.csv", ",0,8,", ",0,8,", None),
+    ("harms.csv", ",0,8,", ",9,8,", "data/harms.csv:2: events: events 9 > total 8"),
+    ("harms.csv", ",0,8,", ",0,,", "data/harms.csv:2: total: missing value: give both "
+                                   "events and total, or neither"),
+    ("harms.csv", ",0,8,", ",0,0,", "data/harms.csv:2: total: must be greater than 0"),
+    ("harms.csv", "verschoor2024,", "verschor2024,",
+     "data/harms.csv:2: study_id: unknown study_id 'verschor2024' (not in studies.csv)"),
+    ("harms.csv", ",experimental,", ",treated,", "data/harms.csv:2: arm_role: 'treated' is "
+                                                 "not one of"),
+    ("harms.csv", ",grade4plus_ae,", ",Grade 4+,", "data/harms.csv:2: harm: 'Grade 4+' is "
+                                                   "not a slug"),
+    ("harms.csv", ",a.txt,no grade 4", ",a.txt,", "data/harms.csv:2: quote: missing value"),
+    ("reviews.csv", ",21.3,", ",21.3,", None),
+    ("reviews.csv", ",21.3,", ",about 21,", "data/reviews.csv:2: estimate: must be a number"),
+    ("reviews.csv", ",2026-12-01", ",", "data/reviews.csv:2: retrieved: missing value"),
+    ("reviews.csv", "rev2018,", "Rev 2018,", "data/reviews.csv:2: review_id: 'Rev 2018' is "
+                                             "not a slug"),
+])
+def test_harms_and_reviews_rules(tmp_path: Path, file: str, old: str, new: str,
+                                 message: str | None) -> None:
+    files = {"harms.csv": HARMS, "reviews.csv": REVIEWS}
+    assert files[file].count(old) == 1
+    files[file] = files[file].replace(old, new)
+    found = messages(make(tmp_path, files=files))
+    if message is None:
+        assert found == []
+    else:
+        assert any(m.startswith(message) for m in found), found

@@ -108,7 +108,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "harms.csv": ("note", "source_error", *PROVENANCE_COLUMNS),
     "reviews.csv": ("note", *PROVENANCE_COLUMNS),
     "eligibility.csv": (),
-    "searches.csv": ("note",),
+    "searches.csv": ("note", "purpose"),
     "screening.csv": ("first_author", "year", "cohort", "note"),
 }
 
