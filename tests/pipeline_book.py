@@ -45,7 +45,7 @@ POOL = """
       outcome: objective_response
       question: How often do patients respond?
       what: responded
-      subgroup_by: her2_method
+      subgroup_by: [her2_method]
       method: {method}
 """
 

@@ -308,7 +308,7 @@ def test_new_her2_method_builds_as_its_own_subgroup(pooled_book: Path,
     assert build(pooled_book) == 0, capsys.readouterr().err
     result = json.loads((pooled_book / "results" / "pooled.json").read_text())
     assert result["k"] == 3
-    groups = {g["group"]: g["k"] for g in result["subgroups"]}
+    groups = {g["group"]: g["k"] for g in result["subgroups"]["her2_method"]["levels"]}
     assert groups == {"immunofluorescence": 1, "FISH": 1, "digital droplet PCR": 1}
     page = (pooled_book / "_build" / "html" / "book" / "analyses" / "pooled.html").read_text()
     assert "digital droplet PCR" in page and "Gamma 2026" in page

@@ -49,4 +49,5 @@ def test_pooled_page_glues_the_numbers_of_its_result(tmp_path: Path) -> None:
     p = result["pooled"]
     assert fmt_pct(p["estimate"]) in summary
     assert fmt_ci(p["ci_lower"], p["ci_upper"]) in summary
-    assert result["subgroup_by"] == "her2_method" and len(result["subgroups"]) == 2
+    assert result["subgroup_by"] == ["her2_method"]
+    assert len(result["subgroups"]["her2_method"]["levels"]) == 2

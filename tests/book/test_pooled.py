@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from chapter_data import plain
 from pipeline_book import copy_book
 
 from evidence.book import pooled, tables, text
@@ -256,3 +257,34 @@ def test_unused_rows_say_why_each_row_is_not_pooled() -> None:
     assert none.empty
     assert pooled.describe_unused(none, 1) == (
         "Every registry row of this outcome (1) is pooled here.")
+
+
+def test_subgroup_sections_one_per_column_with_their_studies() -> None:
+    t = table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8])
+    t["setting"] = ["metastatic"] * 5
+    t["her2_cutoff_group"] = ["at_least_one_ctc", "at_least_one_ctc", "proportion_of_ctcs",
+                              "proportion_of_ctcs", ""]
+    res = pool_table(t, method="GLMM", test="t")
+    sections = pooled.subgroup_sections(res, t, ["her2_cutoff_group", "setting"])
+    assert [s[0] for s in sections] == ["her2_cutoff_group", "setting"]
+    _column, words, frame, sub = sections[0]
+    assert plain(words).startswith("**By definition of HER2-positive CTCs.** Test for "
+                                   "differences")
+    assert list(frame["Subgroup"]) == ["at least one HER2-positive CTC", "not reported",
+                                       "a share of the CTCs HER2-positive"]
+    assert list(frame["Studies"]) == ["Study 0; Study 1", "Study 4", "Study 2; Study 3"]
+    assert sub.single_study == ("not reported",)
+    _, same, none_frame, none_sub = sections[1]
+    assert "Every study has the same disease setting (metastatic)" in plain(same)
+    assert none_frame is None and none_sub is None
+    saved = pooled.subgroups_json(sections)
+    assert saved["setting"] is None
+    assert [lv["k"] for lv in saved["her2_cutoff_group"]["levels"]] == [2, 1, 2]
+    assert saved["her2_cutoff_group"]["levels"][0]["studies"] == "Study 0; Study 1"
+    intro = pooled.describe_subgroup_sections(sections)
+    assert plain(intro).startswith("Subgroups by definition of HER2-positive CTCs and disease "
+                                   "setting")
+    assert "a lead to examine, not a finding" in intro
+    assert pooled.describe_subgroup_sections([]) == "No subgroup analysis for this outcome."
+    with pytest.raises(KeyError, match="no study column 'colour'"):
+        pooled.subgroup_sections(res, t, ["colour"])

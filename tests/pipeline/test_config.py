@@ -158,7 +158,7 @@ def test_repository_toc_agrees_with_analyses_yml() -> None:
      r"parameter 'measure': 'PLX' is not one of PLO, PFT, PAS, PR"),
     ("method: GLMM", "method: GLMM\n      arm_role: treated",
      r"parameter 'arm_role': 'treated' is not one of '', experimental, control"),
-    ("subgroup_by: her2_method", "subgroup_by: colour",
+    ("subgroup_by: [her2_method]", "subgroup_by: [her2_method, colour]",
      r"parameter 'subgroup_by': 'colour' is not one of the registry's study columns: ''"),
     ("outcome: objective_response\n      question", "outcome: objective_respons\n      question",
      r"parameter 'outcome': 'objective_respons' is not one of the registry's outcomes: "

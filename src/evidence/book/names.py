@@ -17,6 +17,7 @@ __all__ = [
     "MEASURE_NAMES",
     "METHOD_NAMES",
     "OUTCOME_PHRASES",
+    "STUDY_COLUMN_NAMES",
     "SUBGROUP_NAMES",
     "TEST_NAMES",
     "TEST_SHORT",
@@ -68,8 +69,27 @@ SUBGROUP_NAMES: dict[str, str] = {
     "therapy_line": "Therapy line",
     "anti_her2_regimen": "Anti-HER2 regimen",
 }
+#: Study columns of ``studies.csv`` that form subgroups across studies.
+STUDY_COLUMN_NAMES: dict[str, str] = {
+    "her2_method_group": "HER2 method on CTCs",
+    "her2_cutoff_group": "definition of HER2-positive CTCs",
+    "setting": "disease setting",
+    "tissue_source": "tissue compared with the CTCs",
+    "agent": "anti-HER2 agent",
+    "ctc_assay": "CTC assay",
+}
 #: Subgroup levels, whatever their key.
 LEVEL_NAMES: dict[str, str] = {
+    "at_least_one_ctc": "at least one HER2-positive CTC",
+    "proportion_of_ctcs": "a share of the CTCs HER2-positive",
+    "quantitative": "quantitative HER2 score",
+    "immunofluorescence_or_FISH": "immunofluorescence or FISH",
+    "rt_pcr": "RT-PCR",
+    "primary": "primary tumour",
+    "primary_or_metastatic": "primary tumour or metastasis",
+    "metastasis": "metastasis",
+    "not_reported": "not reported",
+    "not_applicable": "not applicable",
     "lt_12": "< 12", "12_to_24": "12 to 24", "gt_24": "> 24", "le_12": "≤ 12", "gt_12": "> 12",
     "gt_1y": "> 1 year", "lt_1y": "< 1 year", "two_or_more": "two or more",
     "non_visceral": "non-visceral", "second_or_later": "second or later",

@@ -44,6 +44,7 @@ __all__ = [
     "describe_loo",
     "describe_pooled",
     "describe_subgroup_pool",
+    "describe_subgroup_sections",
     "describe_unused",
     "estimator_panel_table",
     "influence",
@@ -54,6 +55,8 @@ __all__ = [
     "study_table",
     "subgroup_pool",
     "subgroup_pool_table",
+    "subgroup_sections",
+    "subgroups_json",
     "unused_rows",
 ]
 
@@ -176,6 +179,83 @@ def subgroup_pool(pa: ProportionAnalysis, table: pd.DataFrame, by: str, *,
     fit_method = pa.method if pa.method != "GLMM" else method
     test = pa.test if pa.method != "GLMM" else "z"
     return subgroup_analysis(es, list(groups), method=fit_method, test=test)
+
+
+def subgroup_sections(pa: ProportionAnalysis, table: pd.DataFrame,
+                      columns: list[str] | tuple[str, ...]
+                      ) -> list[tuple[str, str, pd.DataFrame | None, SubgroupResult | None]]:
+    """One subgroup analysis per study column: ``(column, text, table, result)``.
+
+    A column whose studies all share one value, or that has a single study, gives a
+    sentence that says so and no table; otherwise the text is the Q-between test and the
+    table lists each level's pooled estimate and its studies.
+    """
+    from evidence.book.names import STUDY_COLUMN_NAMES, level_name
+
+    out: list[tuple[str, str, pd.DataFrame | None, SubgroupResult | None]] = []
+    labels = dict(zip(pa.studies["study_id"], pa.studies["label"], strict=True))
+    for column in columns:
+        what = STUDY_COLUMN_NAMES.get(column, column.replace("_", " "))
+        if column not in table.columns:
+            raise KeyError(f"no study column {column!r} to form subgroups; columns: "
+                           f"{sorted(table.columns)}")
+        values = table[column].fillna("not reported").replace("", "not reported").astype(str)
+        heading = f"**By {escape_markdown(what)}.** "
+        if pa.k < 2:
+            out.append((column, heading + "A single study: no subgroup analysis.", None, None))
+            continue
+        if values.nunique() < 2:
+            level = escape_markdown(level_name("", values.iloc[0]))
+            out.append((column, heading + f"Every study has the same {escape_markdown(what)} "
+                        f"({level}), so there is nothing to compare.", None, None))
+            continue
+        sub = subgroup_pool(pa, table, column)
+        frame = subgroup_pool_table(sub)
+        members = {g: [labels[s] for s, v in zip(table["study_id"], values, strict=True)
+                       if v == g] for g in sub.groups}
+        frame["Subgroup"] = [level_name("", g) for g in sub.groups]
+        frame["Studies"] = ["; ".join(members[g]) for g in sub.groups]
+        out.append((column, heading + describe_subgroup_pool(sub, column), frame, sub))
+    return out
+
+
+def describe_subgroup_sections(sections: list[tuple[str, str, Any, Any]]) -> str:
+    """The sentence that introduces the subgroup analyses of a page (or says there are
+    none); the sections follow it."""
+    from evidence.book.names import STUDY_COLUMN_NAMES
+
+    if not sections:
+        return "No subgroup analysis for this outcome."
+    names = [escape_markdown(STUDY_COLUMN_NAMES.get(c, c.replace("_", " ")))
+             for c, *_ in sections]
+    tested = sum(1 for *_, sub in sections if sub is not None)
+    text = (f"Subgroups by {join_names(names)}: within each subgroup the studies are pooled "
+            "with the inverse-variance random-effects model (REML, normal interval, logit "
+            "scale), and the Q-between test asks whether the subgroups differ more than "
+            "chance allows.")
+    if tested:
+        text += (" With this few studies the tests have little power, and the subgroup "
+                 "variables are entangled (studies with one assay tend to share a cut-off "
+                 "and a setting), so a difference is a lead to examine, not a finding.")
+    return text
+
+
+def subgroups_json(sections: list[tuple[str, str, Any, Any]]) -> dict[str, Any]:
+    """Result-file form of :func:`subgroup_sections`: per column its levels (k, pooled
+    estimate and CI on the proportion scale, studies) and the Q-between test, or None
+    when there was nothing to compare."""
+    out: dict[str, Any] = {}
+    for column, _text, frame, sub in sections:
+        if sub is None:
+            out[column] = None
+            continue
+        levels = summary_frame(sub.summary()).reset_index().to_dict("records")
+        for rec, studies in zip(levels, frame["Studies"], strict=True):
+            rec["studies"] = studies
+        out[column] = {"levels": levels, "q_between": sub.q_between,
+                       "q_between_df": sub.q_between_df,
+                       "q_between_pvalue": sub.q_between_pvalue}
+    return out
 
 
 def describe_pooled(res: ProportionAnalysis, what: str) -> str:
@@ -412,7 +492,9 @@ def subgroup_pool_table(sub: SubgroupResult) -> pd.DataFrame:
 
 def describe_subgroup_pool(sub: SubgroupResult, by: str) -> str:
     """The test for subgroup differences in words."""
-    what = escape_markdown(by.replace("_", " "))
+    from evidence.book.names import STUDY_COLUMN_NAMES
+
+    what = escape_markdown(STUDY_COLUMN_NAMES.get(by, by.replace("_", " ")))
     text = (f"Test for differences between subgroups by {what}: Q = {fmt_num(sub.q_between, 2)} "
             f"on {sub.q_between_df} df, {fmt_p(sub.q_between_pvalue)} "
             f"({METHOD_NAMES[sub.method]} within subgroups, logit scale).")

@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "MIN_PI_STUDIES",
+    "Plain",
     "cap",
     "count_text",
     "escape_markdown",
@@ -30,6 +31,17 @@ __all__ = [
 ]
 
 _MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+class Plain(str):
+    """A string glued as plain text: its ``text/plain`` form is the string itself, not its
+    repr, so ``{glue:text}`` (also across documents, ``path::key``) shows ``2026-12-01``
+    rather than ``'2026-12-01'``; the text is inserted as text, never as markup."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
 
 
 def escape_markdown(text: str) -> str:
