@@ -114,6 +114,17 @@ def test_parameter_change_reruns_only_that_analysis(built: Path) -> None:
     assert json.loads((built / "results" / "yield.json").read_text())["label"] == "yield"
 
 
+def test_a_new_after_entry_reruns_the_reader(built: Path) -> None:
+    """An analysis that now also reads another's result must run again, even though
+    nothing it read before changed."""
+    replace_in(built / "analyses.yml", "      label: screening\n",
+               "      label: screening\n    after: [orr]\n")
+    report = run(built)
+    assert report.by_status("executed") == ["yield"]
+    assert {o.reason for o in report.outcomes if o.analysis_id == "yield"} == {
+        "parameters changed"}
+
+
 def test_library_change_reruns_everything(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "library_digest", lambda: "0" * 64)
     report = run(built)

@@ -47,9 +47,10 @@ _KERNEL_START_RACE = "Kernel died before replying to kernel_info"
 
 
 def stamp_key(config: BookConfig, analysis: Analysis, lib: str) -> dict[str, str]:
-    """The hashes of everything an analysis depends on except the registry rows."""
-    params = json.dumps({"title": analysis.title, "parameters": analysis.parameters},
-                        sort_keys=True, ensure_ascii=False)
+    """The hashes of everything an analysis depends on except the registry rows (the
+    analyses it reads, ``after``, included: one added there is read by the next run)."""
+    params = json.dumps({"title": analysis.title, "parameters": analysis.parameters,
+                         "after": list(analysis.after)}, sort_keys=True, ensure_ascii=False)
     return {
         "template": _sha256(config.template_path(analysis.template).read_bytes()),
         "parameters": _sha256(params.encode()),
