@@ -337,3 +337,28 @@ def test_declared_source_error_is_a_note_not_a_failure(tmp_path: Path) -> None:
     assert any("51.8" in n and "declared source error: 14/27 is printed as 51.8 %" in n
                for n in strs(report.notes))
     assert len(report.failures) == 2
+
+
+def test_risk_of_bias_quotes_and_harms_are_audited(good_copy: Path) -> None:
+    """A judgement's seed quote must occur in its seed (nothing else is checked: it states
+    no numbers); a harm's quote like an outcome's."""
+    header = "study_id,tool,domain,signalling,judgement,reason,source,quote,locator,retrieved\n"
+    (good_copy / "risk_of_bias.csv").write_text(
+        header
+        + "zhang2016,quips,participation,,low,ok,zhang2016_excerpt.txt,CTCs were detected in "
+          "57.4 % (58/101) of the patients.,,\n"
+        + "zhang2016,quips,attrition,,low,ok,zhang2016_excerpt.txt,All patients completed "
+          "follow-up.,,\n"
+        + "zhang2016,quips,analysis,,low,ok,doi:10.1000/x1,,Table 2,2026-12-01\n",
+        encoding="utf-8")
+    (good_copy / "harms.csv").write_text(
+        "study_id,arm,arm_role,harm,definition,events,total,source,quote\n"
+        "zhang2016,all,,ctc,detected,58,101,zhang2016_excerpt.txt,CTCs were detected in "
+        "57.4 % (58/101) of the patients.\n"
+        "zhang2016,all,,ctc2,detected,58,100,zhang2016_excerpt.txt,CTCs were found in all "
+        "patients.\n", encoding="utf-8")
+    failures = strs(audit_sources(good_copy, TEXTS).failures)
+    assert len(failures) == 2, failures
+    assert failures[0].startswith("data/harms.csv:3: zhang2016: quote not found")
+    assert failures[1].startswith("data/risk_of_bias.csv:3: zhang2016: quote not found in "
+                                  "zhang2016_excerpt.txt")

@@ -1,7 +1,8 @@
 """Audit the registry against its source texts: every number must have a trail.
 
-:func:`audit_sources` checks the rows of ``outcomes.csv``, ``effects.csv`` and
-``transitions.csv`` (the files :mod:`evidence.registry.store` validates) against the plain
+:func:`audit_sources` checks the rows of ``outcomes.csv``, ``effects.csv``,
+``transitions.csv`` and ``harms.csv``, and the support of every judgement in
+``risk_of_bias.csv`` (its quote only: a judgement states no numbers), against the plain
 text of their source documents:
 
 1. a row from a seed text: the ``source`` file exists in the texts directory, and
@@ -49,7 +50,10 @@ __all__ = [
     "quote_in_text",
 ]
 
-_AUDITED_FILES = ("outcomes.csv", "effects.csv", "transitions.csv")
+_AUDITED_FILES = ("outcomes.csv", "effects.csv", "transitions.csv", "harms.csv",
+                  "risk_of_bias.csv")
+#: Files whose rows state no numbers: a seed row's quote is checked, nothing else.
+_QUOTE_ONLY = ("risk_of_bias.csv",)
 _KEYS = {
     "outcomes.csv": ("study_id", "arm", "outcome", "subgroup"),
     "effects.csv": ("study_id", "outcome", "comparison", "subgroup", "adjusted"),
@@ -300,8 +304,10 @@ def printed_mismatches(name: str, cells: dict[str, str]) -> list[str]:
     if cells.get("derived", ""):
         return [] if numbers else [f"printed {printed!r} states no number to derive from"]
     problems = []
-    if name == "outcomes.csv":
+    if name in ("outcomes.csv", "harms.csv"):
         events, total = cells.get("events", ""), cells.get("total", "")
+        if name == "harms.csv" and not events and not total:
+            return []  # a harm reported without counts (the printed words say what was)
         if not _has(numbers, events):
             problems.append(f"printed {printed!r} does not show the events {events} "
                             "(fill 'derived' if they were computed)")
@@ -550,13 +556,17 @@ def audit_sources(data_dir: str | os.PathLike[str],
         for record in table.records:
             kind = source_kind(record.cells.get("source", ""))
             if kind is not None and kind != "seed":
-                auditor.check_external(table, record, name)
+                if name not in _QUOTE_ONLY:
+                    auditor.check_external(table, record, name)
                 continue
             auditor.check_quote(table, record)
+            if name in _QUOTE_ONLY:
+                continue
             auditor.check_percentages(table, record)
             if name in _COUNT_COLUMNS:
                 auditor.check_derivation(table, record, _COUNT_COLUMNS[name])
-        auditor.alternatives(table, name)
+        if name in _KEYS:
+            auditor.alternatives(table, name)
         if name == "transitions.csv":
             auditor.margins(table)
     order = {display_path(data_dir, name): i for i, name in enumerate(_AUDITED_FILES)}

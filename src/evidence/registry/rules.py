@@ -38,6 +38,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evidence.registry._checker import SLUG, USES, Checker
+from evidence.registry.appraisal import (
+    APPRAISAL_KINDS,
+    RISK_OF_BIAS_COLUMNS,
+    check_risk_of_bias,
+)
+from evidence.registry.appraisal import (
+    required as assessments_required,
+)
 from evidence.registry.csvfile import Record, RegistryProblem, Table, display_path, read_table
 from evidence.registry.logs import LOG_COLUMNS, check_logs
 from evidence.registry.sources import EXTERNAL_COLUMNS, provenance_problems
@@ -74,6 +82,7 @@ REGISTRY_FILES: dict[str, bool] = {
     "eligibility.csv": False,
     "searches.csv": False,
     "screening.csv": False,
+    "risk_of_bias.csv": False,
 }
 
 #: Columns every file must have (they may be empty unless a rule says otherwise).
@@ -93,6 +102,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "reviews.csv": ("review_id", "citation", "quantity", "estimate", "ci_lower", "ci_upper",
                     "k", "source"),
     **LOG_COLUMNS,
+    "risk_of_bias.csv": RISK_OF_BIAS_COLUMNS,
 }
 
 #: Columns that are checked when present and added (empty) by :func:`load` when absent.
@@ -100,7 +110,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "studies.csv": ("her2_method_group", "her2_cutoff_group", "agent", "randomized",
                     "source", "notes", "cohort", "tissue_source", "url", "locator",
                     "retrieved"),
-    "outcome_types.csv": ("arm_role_required",),
+    "outcome_types.csv": ("arm_role_required", "appraisal"),
     "outcomes.csv": ("use", "note", "arm_role", "source_error", *PROVENANCE_COLUMNS),
     "effects.csv": ("subgroup", "derived", "use", "note", "source_error",
                     *PROVENANCE_COLUMNS),
@@ -110,6 +120,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "eligibility.csv": (),
     "searches.csv": ("note", "purpose"),
     "screening.csv": ("first_author", "year", "cohort", "note"),
+    "risk_of_bias.csv": ("locator", "retrieved", "note"),
 }
 
 SETTINGS = ("metastatic", "early")
@@ -237,20 +248,25 @@ def _check_studies(table: Table
     return check.problems, known, cohorts
 
 
-def _check_outcome_types(table: Table
-                         ) -> tuple[list[RegistryProblem], set[str] | None, set[str]]:
-    """Problems, the known outcomes, and the outcomes whose rows need an ``arm_role``."""
+def _check_outcome_types(table: Table) -> tuple[list[RegistryProblem], set[str] | None,
+                                                set[str], dict[str, str]]:
+    """Problems, the known outcomes, the outcomes whose rows need an ``arm_role``, and
+    each outcome's appraisal kind (``appraisal``: which risk-of-bias tool it needs)."""
     check = Checker(table, REQUIRED_COLUMNS["outcome_types.csv"])
     first_line: dict[str, int] = {}
     treatment: set[str] = set()
+    kinds: dict[str, str] = {}
     for record in table.records:
         check.unique_slug(record, "outcome", first_line)
         check.nonempty(record, "events", "total")
         check.choice(record, "arm_role_required", YES_NO, allow_empty=True)
+        check.choice(record, "appraisal", APPRAISAL_KINDS, allow_empty=True)
         if record.cells.get("arm_role_required") == "yes":
             treatment.add(record.cells.get("outcome", ""))
+        if record.cells.get("appraisal"):
+            kinds[record.cells.get("outcome", "")] = record.cells["appraisal"]
     known = set(first_line) if check.has("outcome") else None
-    return check.problems, known, treatment
+    return check.problems, known, treatment, kinds
 
 
 def _provenance(check: Checker, record: Record) -> None:
@@ -441,6 +457,20 @@ def validate(data_dir: str | os.PathLike[str]) -> list[RegistryProblem]:
     return problems
 
 
+def _assessments_needed(tables: dict[str, Table], kinds: dict[str, str]
+                        ) -> dict[tuple[str, str], tuple[str, int]]:
+    """The (study, tool) risk-of-bias assessments the registry's rows need
+    (:func:`evidence.registry.appraisal.required`)."""
+    def rows(name: str) -> list[tuple[str, int, dict[str, str]]]:
+        table = tables.get(name)
+        return [] if table is None else [(table.file, r.line, r.cells) for r in table.records]
+
+    randomized = {cells.get("study_id", ""): cells.get("randomized", "")
+                  for _, _, cells in rows("studies.csv")}
+    return assessments_required(rows("outcomes.csv"), rows("effects.csv"), kinds,
+                                randomized)
+
+
 def check_registry(data_dir: Path) -> tuple[list[RegistryProblem], dict[str, Table]]:
     """Every problem of the registry in ``data_dir``, and the tables that could be read
     (the engine of :func:`validate` and :func:`evidence.registry.store.load`)."""
@@ -458,12 +488,14 @@ def check_registry(data_dir: Path) -> tuple[list[RegistryProblem], dict[str, Tab
     studies: set[str] | None = None
     outcome_names: set[str] | None = None
     treatment: set[str] = set()
+    kinds: dict[str, str] = {}
     cohorts: dict[str, str] = {}
     if "studies.csv" in tables:
         found, studies, cohorts = _check_studies(tables["studies.csv"])
         problems.extend(found)
     if "outcome_types.csv" in tables:
-        found, outcome_names, treatment = _check_outcome_types(tables["outcome_types.csv"])
+        found, outcome_names, treatment, kinds = _check_outcome_types(
+            tables["outcome_types.csv"])
         problems.extend(found)
     checks: list[tuple[str, Callable[[Table], list[RegistryProblem]]]] = [
         ("outcomes.csv", lambda t: _check_outcomes(t, studies, outcome_names, treatment,
@@ -477,6 +509,9 @@ def check_registry(data_dir: Path) -> tuple[list[RegistryProblem], dict[str, Tab
         if name in tables:
             problems.extend(check(tables[name]))
     problems.extend(check_logs(tables, studies, tables.get("studies.csv")))
+    if "risk_of_bias.csv" in tables:
+        problems.extend(check_risk_of_bias(tables["risk_of_bias.csv"], studies,
+                                           _assessments_needed(tables, kinds)))
 
     order = {display_path(data_dir, name): i for i, name in enumerate(REGISTRY_FILES)}
     problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))

@@ -181,6 +181,9 @@ class Registry:
         The optional files: adverse events and early stopping per trial arm, pooled
         estimates of other reviews, and the review's eligibility, search and screening
         logs (empty, with their columns, when a file is absent).
+    risk_of_bias : pandas.DataFrame
+        Domain judgements per study and tool (``risk_of_bias.csv``; the overall
+        judgements are computed by :func:`evidence.registry.appraisal.overall`).
     data_dir : pathlib.Path
         The directory it was read from.
     sha256 : str
@@ -197,6 +200,7 @@ class Registry:
     eligibility: pd.DataFrame
     searches: pd.DataFrame
     screening: pd.DataFrame
+    risk_of_bias: pd.DataFrame
     data_dir: Path
     sha256: str
 
@@ -303,7 +307,8 @@ class Registry:
 
 #: Tables a query may name.
 TABLES: tuple[str, ...] = ("outcomes", "effects", "transitions", "studies", "outcome_types",
-                           "harms", "reviews", "eligibility", "searches", "screening")
+                           "harms", "reviews", "eligibility", "searches", "screening",
+                           "risk_of_bias")
 #: Tables whose rows carry a ``use`` (``primary`` or ``alternative``).
 USE_TABLES: tuple[str, ...] = ("outcomes", "effects", "transitions")
 
