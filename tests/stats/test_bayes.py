@@ -17,6 +17,7 @@ from bayes_cases import EXAMPLES, OBJ_N, OBJ_X, crins_data, published
 
 from evidence.stats import bayes
 from evidence.stats.effects import escalc
+from evidence.stats.results import Summary
 
 # ======================================================================= published values
 
@@ -130,6 +131,38 @@ def test_result_object(objective_fit: bayes.BayesResult) -> None:
     assert set(bayes.__all__) == {"bayes_normal", "bayes_binomial", "posterior_density",
                                   "posterior_cdf", "posterior_quantile", "BayesResult",
                                   "PosteriorSummary", "Diagnostics", "TAU_PRIORS"}
+
+
+COLUMNS = ["median", "mean", "sd", "central_lower", "central_upper", "shortest_lower",
+           "shortest_upper"]
+
+
+def test_summary_binomial(objective_fit: bayes.BayesResult) -> None:
+    """One row per parameter, the values of the PosteriorSummary fields."""
+    s = objective_fit.summary()
+    assert isinstance(s, Summary)
+    assert s.index_name == "parameter"
+    assert s.index == ("mu", "tau", "theta_new", "proportion", "proportion_new")
+    assert list(s.columns) == COLUMNS
+    for i, label in enumerate(s.index):
+        ps = getattr(objective_fit, label)
+        for c in COLUMNS:
+            assert s.columns[c][i] == getattr(ps, c)
+    rec = s.records()[3]
+    assert rec["parameter"] == "proportion"
+    assert 0.0 < rec["central_lower"] < rec["median"] < rec["central_upper"] < 1.0
+
+
+def test_summary_normal_and_infinite_moments() -> None:
+    y, v = crins_data()
+    s = bayes.bayes_normal(y, v, mu_prior=("normal", 0, 4)).summary()
+    assert s.index == ("mu", "tau", "theta_new")
+    assert all(len(col) == 3 for col in s.columns.values())
+    assert s.columns["shortest_lower"][1] == 0.0  # tau's shortest interval starts at 0
+    # moments that do not exist stay inf/nan in the table (k = 1, half-Cauchy prior)
+    h = bayes.bayes_normal([0.3], [0.04], tau_prior="halfcauchy", tau_scale=0.5).summary()
+    assert math.isnan(h.columns["mean"][0]) and h.columns["mean"][1] == math.inf
+    assert np.isfinite(h.columns["median"]).all()
 
 
 def test_tau_priors() -> None:

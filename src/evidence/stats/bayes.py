@@ -115,7 +115,7 @@ from evidence.stats._bayes_priors import (
 )
 from evidence.stats._bayes_summaries import BayesFit
 from evidence.stats.checks import check_count_pairs, check_level, check_study_ids
-from evidence.stats.results import jsonable
+from evidence.stats.results import Summary, jsonable
 
 __all__ = [
     "TAU_PRIORS",
@@ -128,6 +128,10 @@ __all__ = [
     "posterior_density",
     "posterior_quantile",
 ]
+
+# the columns of BayesResult.summary(), one value per parameter
+_SUMMARY_COLUMNS: tuple[str, ...] = ("median", "mean", "sd", "central_lower", "central_upper",
+                                     "shortest_lower", "shortest_upper")
 
 # ----------------------------------------------------------------------------- results
 
@@ -305,6 +309,25 @@ class BayesResult:
         out["shrinkage_proportion"] = [s.to_dict() for s in self.shrinkage_proportion]
         out["diagnostics"] = asdict(self.diagnostics)
         return jsonable(out)
+
+    def summary(self) -> Summary:
+        """One row per parameter: ``mu``, ``tau``, ``theta_new`` and, for the binomial
+        model, ``proportion`` and ``proportion_new``.
+
+        Returns
+        -------
+        Summary
+            Indexed by ``"parameter"`` (the summaries' labels), with the columns
+            ``median``, ``mean``, ``sd``, ``central_lower``, ``central_upper``,
+            ``shortest_lower`` and ``shortest_upper`` (intervals of probability
+            ``level``). The shrinkage estimates are in ``shrinkage`` and
+            ``shrinkage_proportion``.
+        """
+        rows = [self.mu, self.tau, self.theta_new]
+        if self.proportion is not None and self.proportion_new is not None:
+            rows += [self.proportion, self.proportion_new]
+        columns = {c: np.array([getattr(s, c) for s in rows]) for c in _SUMMARY_COLUMNS}
+        return Summary("parameter", tuple(s.label for s in rows), columns)
 
 
 # ----------------------------------------------------------------------------- input checks
