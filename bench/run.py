@@ -2,11 +2,12 @@
 
 Usage::
 
-    python bench/run.py [--quick] [stats|build|all]
+    python bench/run.py [--quick] [stats|bayes|build|all]
 
-``stats`` times ``evidence pool`` against metafor (REML and GLMM); ``build`` times
-clean, no-op and incremental builds of the real book and its scaling with the
-registry size.  Each part prints its table and replaces its own block of
+``stats`` times ``evidence pool`` against metafor (REML and GLMM); ``bayes`` times the
+Bayesian fits of ``evidence.stats.bayes`` (and the GLMM at k = 1,000 for scale);
+``build`` times clean, no-op and incremental builds of the real book and its scaling
+with the registry size.  Each part prints its table and replaces its own block of
 bench/README.md (the hand-written text above the blocks is kept); raw numbers go
 to ``bench/out/`` (not committed).  These are benchmarks, not tests: they never
 fail on a missed target, they report it; only a book that does not build at all
@@ -23,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bayes_bench import run_bayes
 from build_bench import run_build
 from common import BENCH, REPO, update_readme
 from stats_bench import run_stats
@@ -33,7 +35,8 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the selected parts; exit 0 unless the book could not be built at all."""
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n")[0])
-    parser.add_argument("part", nargs="?", default="all", choices=["stats", "build", "all"])
+    parser.add_argument("part", nargs="?", default="all",
+                        choices=["stats", "bayes", "build", "all"])
     parser.add_argument("--quick", action="store_true",
                         help="fewer sizes and repeats (a smoke run of a few minutes)")
     parser.add_argument("--metafor-limit", type=float, default=300.0, metavar="S",
@@ -55,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + md + "\n", flush=True)
         if not args.no_readme:
             update_readme("stats", md)
+    if args.part in ("bayes", "all"):
+        print("bayes: the Bayesian fits", flush=True)
+        start = time.perf_counter()
+        md, _ = run_bayes(quick=args.quick, out_dir=out_dir / "bayes")
+        md += f"\n\n{stamp} (benchmark took {time.perf_counter() - start:.0f} s)"
+        print("\n" + md + "\n", flush=True)
+        if not args.no_readme:
+            update_readme("bayes", md)
     if args.part in ("build", "all"):
         print("build: the real book", flush=True)
         start = time.perf_counter()

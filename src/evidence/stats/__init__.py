@@ -7,6 +7,8 @@
   :mod:`~evidence.stats.glmm` (``rma.glmm``), :mod:`~evidence.stats.twoarm`
   (Mantel-Haenszel), :mod:`~evidence.stats.regression`, :mod:`~evidence.stats.subgroups`,
   :mod:`~evidence.stats.sensitivity` (``leave1out``, ``cumul``), :mod:`~evidence.stats.proportions`;
+- :mod:`~evidence.stats.bayes` (Bayesian random-effects meta-analysis by deterministic
+  integration: bayesmeta's normal-normal model and the binomial-normal model);
 - :mod:`~evidence.stats.design` (A'Hern, screening) and :mod:`~evidence.stats.transitions`
   (transition tables a report leaves incomplete).
 
