@@ -288,3 +288,16 @@ def test_subgroup_sections_one_per_column_with_their_studies() -> None:
     assert pooled.describe_subgroup_sections([]) == "No subgroup analysis for this outcome."
     with pytest.raises(KeyError, match="no study column 'colour'"):
         pooled.subgroup_sections(res, t, ["colour"])
+
+
+def test_key_panel_keeps_the_primary_the_key_rows_and_bayes_in_order() -> None:
+    res = pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]), method="GLMM", test="t")
+    full = pooled.estimator_panel_table(res, bayes_rows=pd.DataFrame([{
+        "Measure": "PLO", "Method": "Bayes, τ ~ half-normal(0.5)", "Interval": "95% credible",
+        "Pooled (95% CI)": "x", "95% PI": "y", "τ²": "z", "I²": "—", "Note": ""}]))
+    key = pooled.key_panel(full)
+    assert list(zip(key["Method"], key["Interval"], strict=True)) == [
+        ("GLMM (primary)", "t (k − 1 df)"), ("GLMM", "z"), ("REML", "Hartung–Knapp ad hoc"),
+        ("REML", "Hartung–Knapp"), ("REML", "z"), ("DL", "z"), ("FE", "z"),
+        ("Bayes, τ ~ half-normal(0.5)", "95% credible")]
+    assert set(key["Measure"]) == {"PLO"} and len(full) == 4 * 9 + 2 + 1

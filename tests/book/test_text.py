@@ -16,3 +16,10 @@ def test_prediction_intervals_from_three_studies_and_read_for_tau2_zero() -> Non
     flat = prediction_reading(4, "REML", 0.0, "5.0%", "9.0%", "x")
     assert "equals the confidence interval" in flat and "not that the studies agree" in flat
     assert prediction_reading(5, "FE", 0.0, "a", "b", "x") == ""
+
+
+def test_fmt_pct_never_prints_minus_zero() -> None:
+    from evidence.book.text import fmt_pct
+
+    assert fmt_pct(-0.00001) == "0.0%" and fmt_pct(-0.0004, 2) == "-0.04%"
+    assert fmt_pct(-0.02) == "-2.0%"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from evidence.stats.subgroups import SubgroupResult
 
 __all__ = [
+    "KEY_PANEL_ROWS",
     "ProportionAnalysis",
     "describe_heterogeneity",
     "describe_interval",
@@ -48,6 +49,7 @@ __all__ = [
     "describe_unused",
     "estimator_panel_table",
     "influence",
+    "key_panel",
     "loo_table",
     "no_influence_analysis",
     "panel_table",
@@ -363,18 +365,49 @@ def study_table(res: ProportionAnalysis) -> pd.DataFrame:
     return frame
 
 
-def estimator_panel_table(pa: ProportionAnalysis) -> pd.DataFrame:
+def estimator_panel_table(pa: ProportionAnalysis,
+                          bayes_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """The display table of every measure x estimator fitted to the analysis's studies
     (:func:`evidence.stats.sensitivity.estimator_panel`, with the GLMM under both its
-    tests), the primary analysis marked."""
+    tests), the primary analysis marked, and the Bayesian rows
+    (:func:`evidence.book.bayesian.bayes_panel_rows`) last."""
+    import pandas as pd
+
     from evidence.stats.sensitivity import estimator_panel
     from evidence.stats.vocabulary import GLMM_TESTS
 
     s = pa.studies
     panel = estimator_panel(s["events"], s["total"], study_ids=s["study_id"],
                             glmm_tests=GLMM_TESTS)
-    return panel_table(summary_frame(panel, index=False),
-                       primary=(pa.measure, pa.method, pa.test))
+    table = panel_table(summary_frame(panel, index=False),
+                        primary=(pa.measure, pa.method, pa.test))
+    if bayes_rows is not None and not bayes_rows.empty:
+        table = pd.concat([table, bayes_rows[table.columns]], ignore_index=True)
+    return table
+
+
+#: The rows of the estimator panel shown first (logit scale): the GLMM under both
+#: intervals, REML under every interval, DerSimonian-Laird, the common-effect model.
+KEY_PANEL_ROWS: tuple[tuple[str, str], ...] = (
+    ("GLMM", "t (k − 1 df)"), ("GLMM", "z"), ("REML", "Hartung–Knapp ad hoc"),
+    ("REML", "Hartung–Knapp"), ("REML", "z"), ("DL", "z"), ("FE", "z"))
+
+
+def key_panel(table: pd.DataFrame) -> pd.DataFrame:
+    """The estimator panel's key rows (:data:`KEY_PANEL_ROWS`, logit scale, the primary
+    row whatever it is, and every Bayesian row), for the page; the whole panel follows in
+    a collapsed block."""
+    method = table["Method"].str.replace(" (primary)", "", regex=False)
+    is_key = np.array([(m, i) in KEY_PANEL_ROWS
+                       for m, i in zip(method, table["Interval"], strict=True)], dtype=bool)
+    keep = (table["Measure"] == "PLO").to_numpy() & is_key
+    keep |= (table["Method"].str.endswith("(primary)")
+             | table["Method"].str.startswith("Bayes")).to_numpy()
+    order = {key: n for n, key in enumerate(KEY_PANEL_ROWS)}
+    rank = [order.get((m, i), len(order)) for m, i in zip(method, table["Interval"],
+                                                          strict=True)]
+    out = table.assign(_rank=rank)[keep].sort_values("_rank", kind="stable")
+    return out.drop(columns="_rank").reset_index(drop=True)
 
 
 def panel_table(panel: pd.DataFrame, primary: tuple[str, str, str] | None = None

@@ -75,10 +75,12 @@ def is_missing(x: Any) -> bool:
 
 
 def fmt_pct(p: float | None, digits: int = 1) -> str:
-    """``0.1282`` → ``"12.8%"``; missing → ``"n.r."``."""
+    """``0.1282`` → ``"12.8%"``; missing → ``"n.r."``; a value that rounds to zero is
+    ``"0.0%"``, never ``"-0.0%"``."""
     if is_missing(p):
         return "n.r."
-    return f"{100 * float(p):.{digits}f}%"
+    text = f"{100 * float(p):.{digits}f}%"
+    return text[1:] if text.startswith("-") and float(text[1:-1]) == 0 else text
 
 
 def fmt_num(x: float | None, digits: int = 2) -> str:
