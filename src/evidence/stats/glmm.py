@@ -560,7 +560,7 @@ def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
         "quadrature), as metafor::rma.glmm(measure='PLO')",
         f"q is the Wald-type heterogeneity test QE.Wld; likelihood-ratio test QE.LRT = "
         f"{het.qe_lrt:.4f} on {het.df} df, p = {het.qe_lrt_pvalue:.4g}",
-        "weights are not defined for the GLMM (metafor): NaN",
+        "study weights are not defined for the GLMM (as in metafor): they are NaN",
     ]
     if tau2 == 0.0:
         notes.append("tau2 estimated at the boundary (0)")

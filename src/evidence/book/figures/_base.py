@@ -261,6 +261,8 @@ class Column:
     cells: Sequence[str]
     align: str  # "left" or "right"
     bold_rows: tuple[int, ...] = ()
+    #: fill colour of a round badge behind each cell ("" for none): a judgement column
+    badges: tuple[str, ...] = ()
 
     @property
     def width(self) -> float:
@@ -317,9 +319,13 @@ def draw_table(ax: Axes, *, ys: Sequence[float], header_y: float,
         ax.text(anchor, header_y, col.header, transform=trans, ha=col.align, va="center",
                 fontsize=FONT, fontweight="bold", clip_on=False, gid="column_header")
         for row, (y, cell) in enumerate(zip(ys, col.cells, strict=True)):
+            badge = col.badges[row] if row < len(col.badges) else ""
             ax.text(anchor, y, cell, transform=trans, ha=col.align, va="center",
-                    fontsize=FONT, clip_on=False, gid="cell",
-                    fontweight="bold" if row in col.bold_rows else "normal")
+                    fontsize=FONT, clip_on=False, gid="badge" if badge else "cell",
+                    fontweight="bold" if row in col.bold_rows or badge else "normal",
+                    color="white" if badge else "black",
+                    bbox={"boxstyle": "circle,pad=0.25", "facecolor": badge,
+                          "edgecolor": "none"} if badge else None)
     # rule under the header across the whole table
     fig = ax.figure
     ax_width = ax.get_position().width * fig.get_figwidth()

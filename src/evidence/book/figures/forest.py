@@ -54,7 +54,8 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
            transform: bool | Callable[[float], float] = True, ax: Axes | None = None,
            xlabel: str | None = None, show_weights: bool = True, show_pi: bool = True,
            sort: str | None = None, title: str | None = None,
-           refline: float | bool | None = None, digits: int = 2) -> Figure:
+           refline: float | bool | None = None, digits: int = 2,
+           risk_of_bias: Sequence[str | None] | None = None) -> Figure:
     """Forest plot of a meta-analysis in the usual clinical layout.
 
     Left columns: study label and (if given) events/total; centre: one square per
@@ -105,6 +106,10 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
         False for none, or a value on the displayed scale.
     digits : int, default 2
         Decimals in the "estimate [CI]" column.
+    risk_of_bias : sequence of str or None, optional
+        Each study's overall risk-of-bias judgement (in input order; None: not
+        assessed), drawn as a coloured symbol in a last column, as RevMan does
+        (:data:`evidence.book.figures.robvis.JUDGEMENT_STYLE`).
 
     Returns
     -------
@@ -177,6 +182,15 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
     row_est = [fmt_interval(point[i], lo[i], hi[i], digits) for i in order]
     show_w = show_weights and has_weights
     row_w = [f"{weights[i]:.1f}%" for i in order]
+    rob_cells: list[tuple[str, str]] = []
+    if risk_of_bias is not None:
+        from evidence.book.figures.robvis import judgement_style
+
+        if len(risk_of_bias) != k:
+            raise ValueError(f"risk_of_bias has {len(risk_of_bias)} entries for {k} studies")
+        for i in order:
+            j = risk_of_bias[i]
+            rob_cells.append(("n.a.", "") if j is None else judgement_style(j)[1:])
     bold_rows: list[int] = []
     if pooled:
         ys.append(pooled_y)
@@ -203,6 +217,10 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
     right = [Column(f"{scale.label} [{level_pct} CI]", row_est, "right", bold)]
     if show_w:
         right.append(Column("Weight", row_w, "right", bold))
+    if rob_cells:
+        extra = len(row_labels) - len(rob_cells)
+        right.append(Column("RoB", [c[0] for c in rob_cells] + [""] * extra, "right", bold,
+                            badges=tuple(c[1] for c in rob_cells) + ("",) * extra))
 
     foot = []
     if pooled:
@@ -220,7 +238,14 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
     if scale.kind == "proportion" and np.any((drawn < 0) | (drawn > 1)):
         foot.append("Intervals are cut at 0 and 1 in the plot; the numbers are not.")
     foot.extend(f"Note: {n}" for n in getattr(result, "notes", ())
-                if not str(n).startswith("k = 1"))
+                if not str(n).startswith(("k = 1", "study weights are not defined")))
+    if rob_cells:
+        from evidence.book.figures.robvis import judgement_style
+
+        shown = dict.fromkeys(j for j in risk_of_bias if j is not None)
+        foot.append("RoB: overall risk of bias, " + ", ".join(
+            f"{judgement_style(j)[1]} {judgement_style(j)[0].lower()}" for j in shown)
+            + ("; n.a. not assessed" if None in risk_of_bias else ""))
     foot = wrap_footnotes(foot, left, right, ax)
 
     fig, ax = table_axes(ax, n_rows=n_rows, left=left, right=right, n_foot=len(foot),
