@@ -120,3 +120,26 @@ def test_live_small_sample_intervals(live, tmp_path):
                       ("pi_lb", "pi_lower"), ("pi_ub", "pi_upper")):
         want = ref["glmm"][key]
         assert abs(getattr(glmm, attr) - want) <= 1e-4 * max(abs(want), 1.0), key
+
+
+def test_live_tarone_is_not_symmetric_in_metafor_either():
+    """Swapping the groups of a Mantel-Haenszel odds ratio leaves Q and the CMH test
+    unchanged but not Tarone's statistic, in metafor as here."""
+    from evidence.stats.twoarm import rma_mh
+
+    rscript = require_rscript("metafor")
+    code = ("suppressPackageStartupMessages(library(metafor));"
+            "a<-c(6,7);b<-c(1,12);c<-c(1,19);d<-c(6,14);"
+            "f<-rma.mh(ai=a,bi=b,ci=c,di=d,measure='OR');"
+            "r<-rma.mh(ai=c,bi=d,ci=a,di=b,measure='OR');"
+            "cat(sprintf('%.15g', c(f$TA, r$TA, f$QE, r$QE)))")
+    proc = subprocess.run([rscript, "-e", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    ta_f, ta_r, q_f, q_r = (float(x) for x in proc.stdout.split())
+    fwd = rma_mh([6, 7], [1, 12], [1, 19], [6, 14], "OR")
+    rev = rma_mh([1, 19], [6, 14], [6, 7], [1, 12], "OR")
+    assert_metafor_close(fwd.tarone, ta_f, "Tarone forward")
+    assert_metafor_close(rev.tarone, ta_r, "Tarone swapped")
+    assert_metafor_close(fwd.q, q_f, "Q forward")
+    assert_metafor_close(rev.q, q_r, "Q swapped")
+    assert abs(ta_f - ta_r) > 1.0

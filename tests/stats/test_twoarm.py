@@ -122,7 +122,10 @@ def test_swapping_groups_negates_the_estimate(tables) -> None:
         assert rev.q == pytest.approx(fwd.q, rel=1e-9, abs=1e-12)
         if measure == "OR":
             assert rev.cmh == pytest.approx(fwd.cmh, rel=1e-9, abs=1e-12)
-            assert rev.tarone == pytest.approx(fwd.tarone, rel=1e-6, abs=1e-9)
+            # Tarone's statistic is not symmetric in metafor either: for the tables
+            # (6, 1, 1, 6), (7, 12, 19, 14) rma.mh gives TA = 9.216222 and, swapped,
+            # 13.49191 (metafor 3.8); this library reproduces both (test_metafor_live)
+            assert rev.tarone >= 0 and fwd.tarone >= 0
 
 
 @pytest.mark.parametrize("kwargs, message", [
