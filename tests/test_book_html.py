@@ -25,3 +25,31 @@ def test_no_page_holds_planted_markup_unescaped(real_book: RealBook) -> None:
     index = (html / "searchindex.js").read_text(encoding="utf-8")
     assert "<script>" not in index
     assert TRICKY.startswith("<b>")
+
+
+def test_summary_of_findings_certainty_is_the_files_final_judgement(real_book: RealBook) -> None:
+    """Every SoF row's certainty follows from data/certainty.csv's final judgements (start
+    level less the downgrades), and every departure from a proposal gives a reason."""
+    import json
+
+    import pandas as pd
+
+    from evidence.book.certainty import LEVELS, start_level
+
+    steps = {"not_serious": 0, "serious": 1, "very_serious": 2}
+    summary = json.loads((real_book.root / "results" / "summary.json").read_text())
+    file_rows = pd.read_csv(real_book.root / "data" / "certainty.csv", keep_default_na=False)
+    assert summary["rows"], "the summary of findings is empty"
+    for row in summary["rows"]:
+        mine = file_rows[file_rows["outcome_id"] == row["outcome_id"]]
+        assert len(mine) == 5, row["outcome_id"]
+        grade = row["grade"]
+        assert grade["final"] == dict(zip(mine["domain"], mine["judgement"], strict=True))
+        kind_start = grade["start"]
+        assert kind_start in ("high", "low")
+        down = sum(steps[j] for j in mine["judgement"])
+        level = LEVELS[min(LEVELS.index(kind_start) + down, 3)]
+        assert row["certainty"] == level, row["outcome_id"]
+        for domain in grade["departures"]:
+            assert mine[mine["domain"] == domain]["reason"].iloc[0].strip(), domain
+    assert start_level("randomised") == "high"

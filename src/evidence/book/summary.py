@@ -3,160 +3,19 @@ across every measure and estimator, and the models each analysis ran."""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
-from evidence.book.text import fmt_ci, fmt_num, fmt_pct, shows_prediction
+from evidence.book.text import fmt_ci, fmt_num, fmt_pct
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "certainty_notes",
     "describe_defaults",
     "methods_table",
     "robustness_panel",
     "robustness_summary",
-    "sof_rows",
-    "sof_table",
 ]
-
-def certainty_notes(k: int, patients: int | None, i2: float | None,
-                    ci_lower: float | None, ci_upper: float | None, design: str = "") -> str:
-    """Plain-language reasons to be cautious, by explicit rules.
-
-    Single study; fewer than five studies; fewer than 100 patients (when known); I²
-    above 50%; a 95% CI wider than 30 percentage points (proportions); and a design
-    note passed by the caller (e.g. non-randomised comparison).
-    """
-    notes = []
-    if k == 1:
-        notes.append("single study, not pooled")
-    elif k < 5:
-        notes.append(f"only {k} studies")
-    if patients is not None and patients < 100:
-        notes.append(f"{patients} patients: imprecise")
-    if i2 is not None and not math.isnan(i2) and i2 > 50:
-        notes.append(f"substantial heterogeneity (I² {fmt_num(i2, 0)}%)")
-    if ci_lower is not None and ci_upper is not None and ci_upper - ci_lower > 0.30:
-        notes.append("wide confidence interval")
-    if design:
-        notes.append(design)
-    return "; ".join(notes) if notes else "no major concern by these rules"
-
-
-def sof_rows(result: dict[str, Any], title: str,
-             studies: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Summary-of-findings rows of one result JSON.
-
-    Recognises the book's kinds of result: a result's own ``summary_of_findings``
-    list; a pooled proportion (``k``, ``patients``, ``pooled``, ``model``); a pooled
-    ratio (``measure`` ``HR``/``RR``/``OR``); two-arm effects (``effects``, risk
-    ratios shown); transition rates (``rates``, the identified ones).  Other
-    results (figures, tables) give no row.
-
-    Parameters
-    ----------
-    result : dict
-        A ``results/<id>.json`` object.
-    title : str
-        The analysis title.
-    studies : DataFrame, optional
-        ``studies.csv``, for labels and designs (non-randomised comparisons are
-        flagged).
-    """
-    labels: dict[str, str] = {}
-    randomized: dict[str, str] = {}
-    if studies is not None:
-        labels = dict(zip(studies["study_id"], studies["label"], strict=True))
-        if "randomized" in studies.columns:
-            randomized = dict(zip(studies["study_id"], studies["randomized"], strict=True))
-    if "summary_of_findings" in result:
-        return [{"analysis": title, **row} for row in result["summary_of_findings"]]
-    if "effects" in result:
-        rows = []
-        for e in result["effects"]:
-            if e.get("measure") != "RR":
-                continue
-            design = ("randomised" if randomized.get(e["study_id"]) == "yes"
-                      else "non-randomised comparison")
-            n = int(e["n1i"]) + int(e["n2i"])
-            rows.append({
-                "analysis": f"{title}: {labels.get(e['study_id'], e['study_id'])}, "
-                            f"{e['outcome'].replace('_', ' ')} (risk ratio)",
-                "outcome": e["outcome"], "k": 1, "patients": n, "scale": "ratio",
-                "estimate": e["estimate"], "ci_lower": e["ci_lower"], "ci_upper": e["ci_upper"],
-                "pi_lower": None, "pi_upper": None, "i2": None, "method": "single study",
-                "certainty": certainty_notes(1, n, None, None, None, design)})
-        return rows
-    if "rates" in result:
-        rows = []
-        for r in result["rates"]:
-            if not r.get("identified"):
-                continue
-            n = int(r["total"])
-            rows.append({
-                "analysis": f"{title}: {r['label']}", "outcome": r.get("direction", ""),
-                "k": 1, "patients": n, "scale": "proportion", "estimate": r["proportion"],
-                "ci_lower": r["ci_lower"], "ci_upper": r["ci_upper"], "pi_lower": None,
-                "pi_upper": None, "i2": None, "method": "single study",
-                "certainty": certainty_notes(1, n, None, r["ci_lower"], r["ci_upper"])})
-        return rows
-    if "pooled" not in result or "k" not in result:
-        return []
-    p, model = result["pooled"], result.get("model") or {}
-    i2 = model.get("i2")
-    if result.get("measure") in ("HR", "RR", "OR"):
-        return [{
-            "analysis": title, "outcome": result.get("outcome", ""), "k": result["k"],
-            "patients": result.get("patients"), "scale": "ratio",
-            "estimate": p["estimate"], "ci_lower": p["ci_lower"], "ci_upper": p["ci_upper"],
-            "pi_lower": p.get("pi_lower"), "pi_upper": p.get("pi_upper"), "i2": i2,
-            "method": result.get("method"),
-            "certainty": certainty_notes(result["k"], None, i2, None, None,
-                                         "populations and agents differ between studies"),
-        }]
-    return [{
-        "analysis": title, "outcome": result.get("outcome", ""), "k": result["k"],
-        "patients": result.get("patients"), "scale": "proportion",
-        "estimate": p["estimate"], "ci_lower": p["ci_lower"], "ci_upper": p["ci_upper"],
-        "pi_lower": p.get("pi_lower"), "pi_upper": p.get("pi_upper"), "i2": i2,
-        "method": result.get("method") if result["k"] > 1 else "not pooled",
-        "certainty": certainty_notes(result["k"], int(result.get("patients") or 0), i2,
-                                     p["ci_lower"], p["ci_upper"]),
-    }]
-
-
-def sof_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Display table of summary-of-findings rows."""
-    import pandas as pd
-
-    def est(r: dict[str, Any]) -> str:
-        if r.get("scale") == "proportion":
-            return f"{fmt_pct(r['estimate'])} ({fmt_ci(r['ci_lower'], r['ci_upper'])})"
-        digits = 2
-        return (f"{fmt_num(r['estimate'], digits)} "
-                f"({fmt_ci(r['ci_lower'], r['ci_upper'], pct=False, digits=digits)})")
-
-    def pi(r: dict[str, Any]) -> str:
-        if r.get("pi_lower") is None or not shows_prediction(r.get("k", 0),
-                                                             r.get("method", "")):
-            return "—"
-        return fmt_ci(r["pi_lower"], r["pi_upper"], pct=r.get("scale") == "proportion",
-                      digits=1 if r.get("scale") == "proportion" else 2)
-
-    return pd.DataFrame({
-        "Analysis": [r["analysis"] for r in rows],
-        "k": [r.get("k") for r in rows],
-        "Patients": [r.get("patients") for r in rows],
-        "Estimate (95% CI)": [est(r) for r in rows],
-        "95% PI": [pi(r) for r in rows],
-        "I²": [fmt_num(r.get("i2"), 0) + "%" if r.get("i2") is not None and r.get("k", 0) > 1
-               else "—" for r in rows],
-        "Model": [r.get("method", "") for r in rows],
-        "Certainty notes": [r.get("certainty", "") for r in rows],
-    })
-
 
 def robustness_panel(results: dict[str, dict[str, Any]],
                      titles: dict[str, str]) -> pd.DataFrame:

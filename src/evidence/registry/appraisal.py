@@ -45,10 +45,14 @@ from evidence.registry.sources import source_kind
 
 __all__ = [
     "APPRAISAL_KINDS",
+    "CERTAINTY_COLUMNS",
+    "CERTAINTY_DOMAINS",
+    "CERTAINTY_JUDGEMENTS",
     "RISK_OF_BIAS_COLUMNS",
     "SIGNALLING_ANSWERS",
     "TOOLS",
     "Tool",
+    "check_certainty",
     "check_risk_of_bias",
     "overall",
     "required",
@@ -59,6 +63,12 @@ __all__ = [
 APPRAISAL_KINDS: tuple[str, ...] = ("single_arm", "comparison", "agreement", "prognosis")
 #: RoB 2 / ROBINS-I / QUADAS-2 signalling answers.
 SIGNALLING_ANSWERS: tuple[str, ...] = ("Y", "PY", "PN", "N", "NI", "NA")
+#: GRADE's five domains and their judgements (``certainty.csv``).
+CERTAINTY_DOMAINS: tuple[str, ...] = ("risk_of_bias", "inconsistency", "indirectness",
+                                      "imprecision", "publication_bias")
+CERTAINTY_JUDGEMENTS: tuple[str, ...] = ("not_serious", "serious", "very_serious")
+CERTAINTY_COLUMNS: tuple[str, ...] = ("outcome_id", "domain", "judgement", "reason")
+_OUTCOME_ID = re.compile(r"[a-z0-9_]+(:[a-z0-9_]+)*")
 RISK_OF_BIAS_COLUMNS: tuple[str, ...] = ("study_id", "tool", "domain", "signalling",
                                          "judgement", "reason", "source", "quote")
 
@@ -318,4 +328,36 @@ def check_risk_of_bias(table: Table, studies: set[str] | None,
                 file, line, "study_id",
                 f"{study!r} is pooled from this row, so it needs a {tool_name} risk-of-bias "
                 f"assessment, and {table.file} has none"))
+    return check.problems
+
+
+def check_certainty(table: Table) -> list[RegistryProblem]:
+    """The problems of ``certainty.csv``: one row per outcome and GRADE domain, a known
+    domain and judgement. (Whether each outcome is one the summary of findings shows, and
+    whether a judgement that departs from the library's proposal gives its reason, is
+    checked when the summary is built: the proposals need the results.)"""
+    check = Checker(table, CERTAINTY_COLUMNS)
+    seen: dict[tuple[str, str], int] = {}
+    domains: dict[str, tuple[Record, set[str]]] = {}
+    for record in table.records:
+        cells = record.cells
+        outcome, domain = cells.get("outcome_id", ""), cells.get("domain", "")
+        if not outcome:
+            check.add(record, "outcome_id", "missing value")
+        elif not _OUTCOME_ID.fullmatch(outcome):
+            check.add(record, "outcome_id", f"{outcome!r} is not an analysis id (or "
+                                            "analysis:study:outcome for a two-arm row)")
+        check.choice(record, "domain", CERTAINTY_DOMAINS)
+        check.choice(record, "judgement", CERTAINTY_JUDGEMENTS)
+        key = (outcome, domain)
+        if key in seen:
+            check.add(record, "domain", f"{domain!r} of {outcome!r} given twice (first on "
+                                        f"line {seen[key]})")
+        seen.setdefault(key, record.line)
+        domains.setdefault(outcome, (record, set()))[1].add(domain)
+    for outcome, (record, given) in domains.items():
+        missing = [d for d in CERTAINTY_DOMAINS if d not in given]
+        if outcome and missing:
+            check.add(record, "domain", f"{outcome!r} lacks {', '.join(missing)}: every "
+                                        "outcome is judged in all five GRADE domains")
     return check.problems

@@ -40,7 +40,9 @@ from pathlib import Path
 from evidence.registry._checker import SLUG, USES, Checker
 from evidence.registry.appraisal import (
     APPRAISAL_KINDS,
+    CERTAINTY_COLUMNS,
     RISK_OF_BIAS_COLUMNS,
+    check_certainty,
     check_risk_of_bias,
 )
 from evidence.registry.appraisal import (
@@ -83,6 +85,7 @@ REGISTRY_FILES: dict[str, bool] = {
     "searches.csv": False,
     "screening.csv": False,
     "risk_of_bias.csv": False,
+    "certainty.csv": False,
 }
 
 #: Columns every file must have (they may be empty unless a rule says otherwise).
@@ -103,6 +106,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
                     "k", "source"),
     **LOG_COLUMNS,
     "risk_of_bias.csv": RISK_OF_BIAS_COLUMNS,
+    "certainty.csv": CERTAINTY_COLUMNS,
 }
 
 #: Columns that are checked when present and added (empty) by :func:`load` when absent.
@@ -121,6 +125,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "searches.csv": ("note", "purpose"),
     "screening.csv": ("first_author", "year", "cohort", "note"),
     "risk_of_bias.csv": ("locator", "retrieved", "note"),
+    "certainty.csv": ("note",),
 }
 
 SETTINGS = ("metastatic", "early")
@@ -504,6 +509,7 @@ def check_registry(data_dir: Path) -> tuple[list[RegistryProblem], dict[str, Tab
         ("transitions.csv", lambda t: _check_transitions(t, studies, cohorts)),
         ("harms.csv", lambda t: _check_harms(t, studies)),
         ("reviews.csv", _check_reviews),
+        ("certainty.csv", check_certainty),
     ]
     for name, check in checks:
         if name in tables:

@@ -184,6 +184,8 @@ class Registry:
     risk_of_bias : pandas.DataFrame
         Domain judgements per study and tool (``risk_of_bias.csv``; the overall
         judgements are computed by :func:`evidence.registry.appraisal.overall`).
+    certainty : pandas.DataFrame
+        The reviewers' GRADE judgements per outcome and domain (``certainty.csv``).
     data_dir : pathlib.Path
         The directory it was read from.
     sha256 : str
@@ -201,6 +203,7 @@ class Registry:
     searches: pd.DataFrame
     screening: pd.DataFrame
     risk_of_bias: pd.DataFrame
+    certainty: pd.DataFrame
     data_dir: Path
     sha256: str
 
@@ -308,7 +311,7 @@ class Registry:
 #: Tables a query may name.
 TABLES: tuple[str, ...] = ("outcomes", "effects", "transitions", "studies", "outcome_types",
                            "harms", "reviews", "eligibility", "searches", "screening",
-                           "risk_of_bias")
+                           "risk_of_bias", "certainty")
 #: Tables whose rows carry a ``use`` (``primary`` or ``alternative``).
 USE_TABLES: tuple[str, ...] = ("outcomes", "effects", "transitions")
 
