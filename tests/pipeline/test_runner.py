@@ -200,7 +200,10 @@ def test_selection_matching_no_rows_fails_clearly(built: Path) -> None:
         in failed["yield"]
 
 
-def test_kernel_start_race_is_retried_once(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("message", ["Kernel died before replying to kernel_info",
+                                     "Kernel didn't respond in 60 seconds"])
+def test_kernel_start_race_is_retried_once(built: Path, monkeypatch: pytest.MonkeyPatch,
+                                           message: str) -> None:
     import papermill
 
     real = papermill.execute_notebook
@@ -209,7 +212,7 @@ def test_kernel_start_race_is_retried_once(built: Path, monkeypatch: pytest.Monk
     def flaky(*args, **kwargs):
         calls.append(1)
         if len(calls) == 1:
-            raise RuntimeError("Kernel died before replying to kernel_info")
+            raise RuntimeError(message)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(papermill, "execute_notebook", flaky)

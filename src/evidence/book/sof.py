@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evidence.book.certainty import DOMAIN_NAMES, Certainty, Evidence, decide, propose
-from evidence.book.text import escape_markdown, fmt_ci, fmt_num, fmt_pct, plural
+from evidence.book.text import escape_markdown, fmt_ci, fmt_num, fmt_pct, per_n, plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,13 +138,13 @@ def per_1000(ev: Evidence, facts: Mapping[str, Any]) -> str:
     """Absolute numbers: a proportion per 1,000; a risk ratio applied to the comparison
     arm's risk; none for a hazard ratio (the registry holds no baseline risk)."""
     if ev.scale == "proportion":
-        return (f"{round(1000 * ev.estimate)} per 1,000 "
-                f"({round(1000 * ev.ci_lower)} to {round(1000 * ev.ci_upper)})")
+        return (f"{per_n(ev.estimate)} per 1,000 "
+                f"({per_n(ev.ci_lower)} to {per_n(ev.ci_upper)})")
     if "control_risk" in facts:
         base = facts["control_risk"]
-        return (f"{round(1000 * base)} per 1,000 in the comparison arm; "
-                f"{round(1000 * base * ev.estimate)} per 1,000 "
-                f"({round(1000 * base * ev.ci_lower)} to {round(1000 * base * ev.ci_upper)}) "
+        return (f"{per_n(base)} per 1,000 in the comparison arm; "
+                f"{per_n(base * ev.estimate)} per 1,000 "
+                f"({per_n(base * ev.ci_lower)} to {per_n(base * ev.ci_upper)}) "
                 "with the intervention")
     return "not estimable (no baseline risk in the registry)"
 
@@ -155,7 +155,7 @@ def plain_statement(subject: str, ev: Evidence, level: str) -> str:
     Plain text: escape it (:func:`evidence.book.text.escape_markdown`) to glue it into
     prose."""
     if ev.scale == "proportion":
-        value = f"about {round(1000 * ev.estimate)} in 1,000"
+        value = f"about {per_n(ev.estimate)} in 1,000"
     else:
         value = f"a ratio of {fmt_num(ev.estimate, 2)}"
     return {

@@ -25,6 +25,7 @@ __all__ = [
     "join_names",
     "md",
     "p_cell",
+    "per_n",
     "plural",
     "prediction_reading",
     "shows_prediction",
@@ -171,3 +172,11 @@ def prediction_reading(k: int, method: str, tau2: float | None, lower: str,
                  "confidence interval; with few studies that means the spread could not be "
                  "measured, not that the studies agree.")
     return text
+
+
+def per_n(p: float, n: int = 1000) -> int:
+    """A proportion as a whole number per ``n`` patients, rounded half up (``0.3055``
+    per 1,000 is 306; ``0.305`` per 100 is 31)."""
+    import math
+
+    return math.floor(p * n + 0.5 + 1e-9)

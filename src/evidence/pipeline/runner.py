@@ -43,7 +43,10 @@ from evidence.pipeline.trail import sha256 as _sha256
 
 __all__ = ["RunOutcome", "RunReport", "run_analyses", "stamp_key"]
 
-_KERNEL_START_RACE = "Kernel died before replying to kernel_info"
+#: How a kernel that failed to start reports it (nbclient's start-up wait): the port race
+#: below, or a start-up that timed out on a loaded machine; no cell has run then.
+_KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info",
+                          "Kernel didn't respond in")
 
 
 def stamp_key(config: BookConfig, analysis: Analysis, lib: str) -> dict[str, str]:
@@ -195,7 +198,7 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
             # jupyter_client picks free ports before the kernel binds them, so kernels
             # started at the same moment can collide (jupyter/jupyter_client#154); such a
             # start failure happens before any cell ran, so one retry is safe
-            if _KERNEL_START_RACE not in str(exc):
+            if not any(m in str(exc) for m in _KERNEL_START_FAILURES):
                 raise
             execute()
         if not results[0].is_file():
