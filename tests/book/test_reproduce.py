@@ -13,11 +13,17 @@ import json
 import math
 import re
 
-import pandas as pd
 import pytest
+from reproduce_cases import (
+    HOSTILE,
+    entry_for,
+    hazard_result,
+    lines_of,
+    proportion_result,
+    studies,
+)
 
-from evidence.book import hazard_ratios, reproduce
-from evidence.book.pooled import pool_table
+from evidence.book import reproduce
 from evidence.book.reproduce import (
     MARKER,
     compare,
@@ -29,57 +35,6 @@ from evidence.book.reproduce import (
     r_string,
     tolerances,
 )
-
-#: Registry text that would break out of an R string literal if written unescaped.
-HOSTILE = 'Evil "2020" \\ back")); system("touch /tmp/pwned"); x <- ("\nnext line é'
-
-
-def studies(labels: list[str] | None = None, counts=((1, 14), (0, 22), (1, 11), (4, 8),
-                                                    (2, 30))) -> pd.DataFrame:
-    n = len(counts)
-    labels = labels or [f"Study {i}" for i in range(n)]
-    return pd.DataFrame({"study_id": [f"s{i}" for i in range(n)], "label": labels,
-                         "year": [2010 + i for i in range(n)],
-                         "events": [e for e, _ in counts], "total": [t for _, t in counts]})
-
-
-def proportion_result(table: pd.DataFrame | None = None, **model) -> dict:
-    """A result JSON as the pool_proportions template writes it (through JSON)."""
-    from evidence.stats.results import jsonable
-
-    pa = pool_table(studies() if table is None else table,
-                    **({"method": "GLMM", "test": "t"} | model))
-    out = {"analysis_id": "orr", "outcome": "objective_response", **pa.to_json(),
-           "bayes": [{"tau_prior": "halfnormal(0.5)"}]}
-    return json.loads(json.dumps(jsonable(out)))
-
-
-def hazard_result() -> dict:
-    """A result JSON as the hazard_ratios template writes it."""
-    from evidence.stats.results import jsonable
-
-    table = pd.DataFrame({"study_id": ["a", "b", "a"], "adjusted": ["no", "no", "yes"],
-                          "hr": [0.321, 0.48, 0.383], "hr_lower": [0.156, None, 0.166],
-                          "hr_upper": [0.62, None, 0.831], "p_value": [0.0011, 0.2, 0.019]})
-    pooled, _ = hazard_ratios.split_by_adjustment(table, "no")
-    es = hazard_ratios.hazard_ratio_effects(pooled)
-    fit_re, fit_fe = hazard_ratios.pool_hazard_ratios(es, "adhoc")
-    out = {"analysis_id": "pfs", "measure": "HR", "method": "REML", "test": "adhoc",
-           "pooled_adjusted": "no", "k": es.k,
-           "studies": [{"study_id": s, "yi": y, "vi": v}
-                       for s, y, v in zip(es.study_ids, es.yi, es.vi, strict=True)],
-           "model": fit_re.model_dict(), "pooled": fit_re.pooled().to_dict(),
-           "common_effect": {"model": fit_fe.model_dict(), "pooled": fit_fe.pooled().to_dict()}}
-    return json.loads(json.dumps(jsonable(out)))
-
-
-def lines_of(values: dict, scale=lambda key, v: v) -> list[str]:
-    """The EVIDENCE lines R would print for ``values`` (NaN as NA), optionally changed."""
-    out = [f"{MARKER} version R 4.2.2", f"{MARKER} version metafor 3.8.1", "other output"]
-    for (fit, quantity), v in values.items():
-        v = scale((fit, quantity), v)
-        out.append(f"{MARKER} {fit} {quantity} " + ("NA" if math.isnan(v) else repr(float(v))))
-    return out
 
 
 def decode_r_string(literal: str) -> str:
@@ -366,14 +321,6 @@ def test_malformed_output_is_an_error() -> None:
 # ----------------------------------------------------------------------------- report
 
 
-def entry_for(result: dict, aid: str = "orr", scale=lambda key, v: v) -> dict:
-    exp = expected_values(result)
-    lines = lines_of(exp, scale)
-    diffs = compare_values(exp, lines, tolerances(result, exp))
-    return reproduce.summarise(aid, result, diffs, parse_output(lines),
-                               r_script(result, f"{aid}.csv", aid))
-
-
 def test_summarise_records_what_was_compared() -> None:
     result = proportion_result()
     entry = entry_for(result, scale=lambda key, v: v * (1 + 2e-5) if key == ("primary", "tau2")
@@ -389,29 +336,3 @@ def test_summarise_records_what_was_compared() -> None:
     json.dumps(entry, allow_nan=False)
     failed = reproduce.summarise("orr", result, [], None, "x", error="exited with status 1")
     assert failed["status"] == "error" and failed["compared"] == 0
-
-
-def test_the_chapter_never_claims_agreement_it_has_not_checked() -> None:
-    result = proportion_result()
-    current = {"orr": result}
-    text = reproduce.describe_reproduction(None, current)
-    assert text.startswith("This build did not run the R scripts, so it makes no claim")
-    assert "`evidence reproduce`" in text
-    assert reproduce.reproduce_table(None, current)["Verdict"].tolist() == [
-        "not checked: evidence reproduce has not run this script"]
-    report = {"analyses": [entry_for(result)]}
-    assert reproduce.describe_reproduction(report, current).startswith(
-        "The R script reproduces the book's numbers with metafor 3\\.8\\.1 (R 4\\.2\\.2): ")
-    assert reproduce.reproduce_table(report, current)["Verdict"].tolist() == ["agrees"]
-    changed = json.loads(json.dumps(result))
-    changed["model"]["estimate"] += 0.1
-    table = reproduce.reproduce_table(report, {"orr": changed})
-    assert table["Verdict"].str.startswith("out of date").all()
-    assert "were compared with older results" in reproduce.describe_reproduction(
-        report, {"orr": changed})
-    bad = {"analyses": [entry_for(result, scale=lambda key, v: v + 1 if key ==
-                                  ("primary", "estimate") else v)]}
-    table = reproduce.reproduce_table(bad, current)
-    assert table["Verdict"].iloc[0].startswith("differs in 1 value: primary estimate (book")
-    assert "do not reproduce the book's numbers (orr)" in reproduce.describe_reproduction(
-        bad, current)

@@ -14,8 +14,8 @@ with the library (:func:`evidence.stats.proportions.pool_proportions`).  :func:`
 checks the printed lines against them with the parity rules of
 :mod:`evidence.book.parity` (:func:`tolerances`: relative 1e-6 for ``rma`` fits, 1e-4
 with its scale floors for the GLMM).  :func:`summarise` makes one analysis's entry of
-``results/reproduce.json``; :func:`reproduce_table` and :func:`describe_reproduction`
-show that file in the Reproducibility chapter.
+``results/reproduce.json``, which :mod:`evidence.book.provenance` shows in the
+Reproducibility chapter.
 
 Registry text never enters a script: study ids and labels reach R only through the CSV,
 and every string literal of a script is written by :func:`r_string`.  No I/O here: the
@@ -30,7 +30,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evidence.book._rscript import (
     CHECKED_WITH,
@@ -54,9 +54,6 @@ from evidence.book.parity import (
 from evidence.book.pooled import KEY_PANEL_ROWS
 from evidence.stats.vocabulary import GLMM_TESTS, METHODS, PROPORTION_MEASURES, TESTS
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 __all__ = [
     "CHECKED_WITH",
     "MARKER",
@@ -69,14 +66,12 @@ __all__ = [
     "Tolerance",
     "compare",
     "compare_values",
-    "describe_reproduction",
     "expected_values",
     "fits_of",
     "parse_output",
     "r_packages",
     "r_script",
     "r_string",
-    "reproduce_table",
     "reproducible",
     "result_digest",
     "summarise",
@@ -534,138 +529,3 @@ def summarise(analysis_id: str, result: Mapping[str, Any],
         "result_sha256": result_digest(result),
         "script_sha256": hashlib.sha256(script.encode("utf-8")).hexdigest(),
     })
-
-
-def _entries(report: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
-    if not report:
-        return {}
-    return {str(e.get("analysis_id")): e for e in report.get("analyses", [])}
-
-
-def _state(entry: Mapping[str, Any] | None, result: Mapping[str, Any], aid: str) -> str:
-    """``not checked``, ``out of date``, or the entry's own status."""
-    if entry is None:
-        return "not checked"
-    script = r_script(result, f"{aid}.csv", aid).encode("utf-8")
-    if (entry.get("result_sha256") != result_digest(result)
-            or entry.get("script_sha256") != hashlib.sha256(script).hexdigest()):
-        return "out of date"
-    return str(entry.get("status"))
-
-
-def _fmt_diff(x: Any) -> str:
-    if x is None:
-        return "—"
-    return "0" if x == 0 else f"{float(x):.1e}"
-
-
-def _fmt(x: Any) -> str:
-    return "NA" if x is None else f"{float(x):.6g}"
-
-
-def _verdict(state: str, entry: Mapping[str, Any] | None) -> str:
-    if state == "ok":
-        return "agrees"
-    if state == "not checked":
-        return "not checked: evidence reproduce has not run this script"
-    if state == "out of date":
-        return "out of date: the result or its script changed after evidence reproduce ran"
-    assert entry is not None
-    if state == "error":
-        return f"the script failed: {entry.get('error')}"
-    items = [f"{m['fit']} {m['quantity']} (book {_fmt(m['book'])}, R {_fmt(m['r'])})"
-             for m in entry.get("mismatches", [])]
-    shown = "; ".join(items[:3]) + ("; …" if len(items) > 3 else "")
-    return f"differs in {len(items)} value{'s' if len(items) != 1 else ''}: {shown}"
-
-
-def reproduce_table(report: Mapping[str, Any] | None,
-                    current: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per analysis with an R script: what was compared and the verdict.
-
-    Parameters
-    ----------
-    report : mapping or None
-        ``results/reproduce.json`` (None: ``evidence reproduce`` has not run).
-    current : mapping
-        Analysis id -> its current result JSON, for every script of this build.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Plain-text display table; the verdict says ``agrees`` only for a comparison of
-        exactly these results and scripts that found every value within tolerance.
-    """
-    import pandas as pd
-
-    entries = _entries(report)
-    rows = []
-    for aid, result in current.items():
-        entry = entries.get(aid)
-        state = _state(entry, result, aid)
-        largest = (entry or {}).get("largest") or {}
-        versions = (entry or {}).get("versions") or {}
-        fresh = state in ("ok", "failed")
-        rows.append({
-            "Analysis": aid,
-            "Fits": ", ".join((entry or {}).get("fits", [])) if fresh else "—",
-            "Values compared": str((entry or {}).get("compared", 0)) if fresh else "—",
-            f"Largest relative difference, rma (tolerance {RMA_TOLERANCE:.0e})":
-                _fmt_diff((largest.get("rma") or {}).get("difference")) if fresh else "—",
-            f"Largest relative difference, GLMM (tolerance {GLMM_TOLERANCE:.0e})":
-                _fmt_diff((largest.get("glmm") or {}).get("difference")) if fresh else "—",
-            "R / metafor": (f"{versions.get('R', '?')} / {versions.get('metafor', '?')}"
-                            if versions else "—"),
-            "Verdict": _verdict(state, entry),
-        })
-    return pd.DataFrame(rows, columns=[
-        "Analysis", "Fits", "Values compared",
-        f"Largest relative difference, rma (tolerance {RMA_TOLERANCE:.0e})",
-        f"Largest relative difference, GLMM (tolerance {GLMM_TOLERANCE:.0e})",
-        "R / metafor", "Verdict"])
-
-
-def describe_reproduction(report: Mapping[str, Any] | None,
-                          current: Mapping[str, Mapping[str, Any]]) -> str:
-    """The comparison with R in a few sentences (Markdown; every variable part escaped).
-
-    Says that R has not been run when ``report`` is None, and never that the scripts
-    agree unless every current script was compared, as it is now, and agreed.
-    """
-    from evidence.book.text import escape_markdown, plural
-
-    how = ("To check, with R and its packages metafor and lme4 installed: run "
-           "`evidence build`, then `evidence reproduce` (it runs every script with Rscript, "
-           "compares its output with the book's results and writes "
-           "`results/reproduce.json`), then `evidence build` again to show the comparison "
-           "here.")
-    n = len(current)
-    if n == 0:
-        return "No analysis of this build has an R script."
-    if report is None:
-        return ("This build did not run the R scripts, so it makes no claim that R "
-                f"reproduces the {plural(n, 'analysis', 'analyses')} below. " + how)
-    entries = _entries(report)
-    states = {aid: _state(entries.get(aid), res, aid) for aid, res in current.items()}
-    if all(s == "ok" for s in states.values()):
-        total = sum(int(entries[a].get("compared", 0)) for a in current)
-        worst = {kind: max((((entries[a].get("largest") or {}).get(kind) or {})
-                            .get("difference") or 0.0) for a in current)
-                 for kind in ("rma", "glmm")}
-        versions = entries[next(iter(current))].get("versions") or {}
-        subject = "The R script reproduces" if n == 1 else f"All {n:,} R scripts reproduce"
-        return (f"{subject} the book's numbers with "
-                f"metafor {escape_markdown(str(versions.get('metafor', '?')))} (R "
-                f"{escape_markdown(str(versions.get('R', '?')))}): {total:,} values compared, "
-                f"the largest relative difference {_fmt_diff(worst['rma'])} for the rma "
-                f"fits, counts and exact intervals (tolerance {RMA_TOLERANCE:.0e}) and "
-                f"{_fmt_diff(worst['glmm'])} for the GLMM (tolerance {GLMM_TOLERANCE:.0e}).")
-    parts = []
-    for label, wanted in (("do not reproduce the book's numbers", ("failed", "error")),
-                          ("were compared with older results or scripts", ("out of date",)),
-                          ("have not been run", ("not checked",))):
-        ids = [escape_markdown(a) for a, s in states.items() if s in wanted]
-        if ids:
-            parts.append(f"{len(ids)} of {n} {label} ({', '.join(ids)})")
-    return ("Not every R script reproduces this build's numbers: " + "; ".join(parts)
-            + ". The table says why. " + how)
