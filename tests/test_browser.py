@@ -290,6 +290,9 @@ def test_every_analysis_offers_working_downloads(browser: Any, book: Book) -> No
             assert hrefs, f"{rel}: no download link"
             names = {urlsplit(h).path.rsplit("/", 1)[-1] for h in hrefs}
             assert any(n.endswith(".json") for n in names), f"{rel}: no JSON download {names}"
+            aid = rel.rsplit("/", 1)[-1].removesuffix(".html")
+            if (book.root / "results" / f"{aid}.R").is_file():  # a pooled analysis
+                assert {f"{aid}.R", f"{aid}.csv"} <= names, f"{rel}: no R script {names}"
             for href in hrefs:
                 response = context.request.get(href)
                 assert response.status == 200, f"{rel}: {href}: HTTP {response.status}"

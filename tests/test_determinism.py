@@ -2,8 +2,8 @@
 
 The session's ``real_book`` (built with ``-j 2``) is copied, sources only, and built
 again with ``-j 1`` (a different order of the analyses). Every result file
-(``results/*.json``, ``*.csv``), every executed notebook with its figures, and every
-file of the HTML book must have the same bytes. Nothing may depend on the clock,
+(``results/*.json``, ``*.csv``, the R scripts ``*.R``), every executed notebook with its
+figures, and every file of the HTML book must have the same bytes. Nothing may depend on the clock,
 the order in which analyses ran, memory addresses, random ids or the directory the
 book is built in.
 """

@@ -51,3 +51,24 @@ def test_pooled_page_glues_the_numbers_of_its_result(tmp_path: Path) -> None:
     assert fmt_ci(p["ci_lower"], p["ci_upper"]) in summary
     assert result["subgroup_by"] == ["her2_method"]
     assert len(result["subgroups"]["her2_method"]["levels"]) == 2
+
+
+def test_pooled_page_writes_and_links_its_r_script(tmp_path: Path) -> None:
+    from evidence.book.reproduce import r_script
+
+    root = book_with_template(tmp_path)
+    assert run(root).ok
+    result = json.loads((root / "results" / "pooled.json").read_text())
+    script = root / "results" / "pooled.R"
+    assert script.read_text() == r_script(result, "pooled.csv", "pooled")
+    nb = nbformat.read(root / "book" / "analyses" / "pooled.ipynb", as_version=4)
+    downloads = next(c for c in nb.cells if "evidence-downloads" in c.metadata.get("tags", []))
+    assert ("{download}`study table (CSV) <../../results/pooled.csv>` · "
+            "{download}`R script (metafor) <../../results/pooled.R>`") in downloads.source
+    stamp = json.loads((root / ".evidence-cache" / "pooled.json").read_text())
+    assert "results/pooled.R" in stamp["outputs"]
+    script.unlink()  # an output that went missing: the analysis runs again
+    again = runner.run_analyses(load_config(root), progress=False)
+    assert [o.reason for o in again.outcomes if o.analysis_id == "pooled"] == [
+        "results/pooled.R missing"]
+    assert script.is_file()

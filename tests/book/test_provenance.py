@@ -10,6 +10,7 @@ in labels and quotes.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from html_check import ALLOWED_TAGS, parse
+from reproduce_cases import entry_for, proportion_result
 
 from evidence.book import provenance
 from evidence.book.provenance import (
@@ -202,3 +204,58 @@ def test_registry_markup_renders_as_text_end_to_end(tmp_path):
 # --------------------------------------------------------------------------- Markdown
 
 
+# --------------------------------------------------------------------------- R scripts
+
+
+def test_the_r_comparison_never_claims_agreement_it_has_not_checked() -> None:
+    result = proportion_result()
+    current = {"orr": result}
+    text = provenance.describe_reproduction(None, current)
+    assert text.startswith("This build did not run the R scripts, so it makes no claim")
+    assert "`evidence reproduce`" in text
+    assert provenance.reproduce_table(None, current)["Verdict"].tolist() == [
+        "not checked: evidence reproduce has not run this script"]
+    report = {"analyses": [entry_for(result)]}
+    assert provenance.describe_reproduction(report, current).startswith(
+        "The R script reproduces the book's numbers with metafor 3\\.8\\.1 (R 4\\.2\\.2): ")
+    assert provenance.reproduce_table(report, current)["Verdict"].tolist() == ["agrees"]
+    changed = json.loads(json.dumps(result))
+    changed["model"]["estimate"] += 0.1
+    table = provenance.reproduce_table(report, {"orr": changed})
+    assert table["Verdict"].str.startswith("out of date").all()
+    assert "were compared with older results" in provenance.describe_reproduction(
+        report, {"orr": changed})
+    bad = {"analyses": [entry_for(result, scale=lambda key, v: v + 1 if key ==
+                                  ("primary", "estimate") else v)]}
+    table = provenance.reproduce_table(bad, current)
+    assert table["Verdict"].iloc[0].startswith("differs in 1 value: primary estimate (book")
+    assert "do not reproduce the book's numbers (orr)" in provenance.describe_reproduction(
+        bad, current)
+
+
+def test_read_report_reads_the_file_ctx_files_found(tmp_path: Path) -> None:
+    assert provenance.read_report([]) is None
+    path = tmp_path / "reproduce.json"
+    path.write_text(json.dumps({"analyses": [], "ok": True}), encoding="utf-8")
+    assert provenance.read_report([path]) == {"analyses": [], "ok": True}
+
+
+def test_an_error_entry_and_states() -> None:
+    from evidence.book.reproduce import r_script, summarise
+
+    result = proportion_result()
+    report = {"analyses": [summarise("orr", result, [], None,
+                                     r_script(result, "orr.csv", "orr"),
+                                     error="Rscript orr.R exited with status 1: boom")]}
+    current = {"orr": result, "dcr": result}
+    assert provenance.reproduction_states(report, current) == {"orr": "error",
+                                                               "dcr": "not checked"}
+    table = provenance.reproduce_table(report, current)
+    assert table["Verdict"].tolist() == [
+        "the script failed: Rscript orr.R exited with status 1: boom",
+        "not checked: evidence reproduce has not run this script"]
+    text = provenance.describe_reproduction(report, current)
+    assert "1 of 2 do not reproduce the book's numbers (orr); 1 of 2 have not been run (dcr)" \
+        in text
+    assert provenance.describe_reproduction(report, {}) == (
+        "No analysis of this build has an R script.")

@@ -235,3 +235,13 @@ def test_repository_defaults_set_the_small_sample_intervals() -> None:
             assert (a.parameters["method"], a.parameters["test"]) == ("GLMM", "t"), a.id
         if a.template == "hazard_ratios":
             assert a.parameters["test"] == "adhoc", a.id
+
+
+def test_the_reproducibility_page_reads_every_analysis_with_an_r_script() -> None:
+    """It compares results/reproduce.json with the current results of the analyses that
+    write R scripts (the pool_proportions and hazard_ratios templates), so it must run
+    after each of them."""
+    config = load_config(REPO)
+    scripted = [a.id for a in config.analyses
+                if a.template in ("pool_proportions", "hazard_ratios")]
+    assert scripted and list(config.get("reproducibility").after) == scripted

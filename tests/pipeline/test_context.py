@@ -68,6 +68,25 @@ def test_save_is_deterministic_json(ctx: AnalysisContext) -> None:
     assert (ctx.results_dir / "orr.csv").read_text().startswith("study_id,label,year,events")
 
 
+def test_save_writes_the_r_script_beside_the_study_table(ctx: AnalysisContext) -> None:
+    from evidence.book.reproduce import r_script
+
+    table = ctx.outcome_table("objective_response")
+    res = pool_table(table, method="GLMM", test="t")
+    path = ctx.save({"outcome": "objective_response", **res.to_json()}, table=res.studies,
+                    r_script=True)
+    script = ctx.results_dir / "orr.R"
+    assert script.read_text() == r_script(json.loads(path.read_text()), "orr.csv", "orr")
+    first = script.read_bytes()
+    ctx.save({"outcome": "objective_response", **res.to_json()}, table=res.studies,
+             r_script=True)
+    assert script.read_bytes() == first  # byte-identical for identical inputs
+    with pytest.raises(ValueError, match="an R script reads the study table"):
+        ctx.save({"outcome": "objective_response", **res.to_json()}, r_script=True)
+    with pytest.raises(ValueError, match="nothing to reproduce in R"):
+        ctx.save({"outcome": "objective_response"}, table=res.studies, r_script=True)
+
+
 def test_registry_tables_reads_every_table_through_recorded_queries():
     ctx = open_analysis("t", str(GOOD), "unused_results")
     reg = ctx.registry_tables()

@@ -8,7 +8,8 @@
   :mod:`~evidence.book.contradictions`, :mod:`~evidence.book.two_arm`,
   :mod:`~evidence.book.hazard_ratios`, :mod:`~evidence.book.flow`,
   :mod:`~evidence.book.feasibility`, :mod:`~evidence.book.summary`,
-  :mod:`~evidence.book.provenance`, :mod:`~evidence.book.parity`.
+  :mod:`~evidence.book.provenance`, :mod:`~evidence.book.parity`,
+  :mod:`~evidence.book.reproduce` (the R script of a pooled analysis and its check).
 
 Imports the statistics and the registry, never the pipeline.  Templates import the
 modules they need (``from evidence.book import pooled, tables``); each loads on first use.
@@ -20,7 +21,7 @@ import importlib
 from typing import Any
 
 __all__ = ["contradictions", "feasibility", "figures", "flow", "hazard_ratios", "names",
-           "parity", "pooled", "provenance", "studies", "summary", "tables", "text",
+           "parity", "pooled", "provenance", "reproduce", "studies", "summary", "tables", "text",
            "transitions", "two_arm", "within_study"]
 
 

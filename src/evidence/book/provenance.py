@@ -3,7 +3,9 @@
 The *Study registry* chapter shows the registry as it is: study characteristics,
 every count with its verbatim quote and source, the hazard ratios, the HER2
 transition counts, the self-contradictions of the sources, and the outcome
-vocabulary.  The *Reproducibility* chapter adds the versions of the software.
+vocabulary.  The *Reproducibility* chapter adds the versions of the software, and what
+``evidence reproduce`` found when it ran the pooled analyses' R scripts
+(``results/reproduce.json``, :mod:`evidence.book.reproduce`).
 
 Registry text is untrusted: a label or quote may contain ``<script>`` or ``<b>``.
 The display tables are therefore built as plain-text DataFrames by the pure
@@ -18,10 +20,12 @@ query, so that the runner re-runs the page whenever a registry row changes.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as url_quote
 
@@ -36,11 +40,15 @@ __all__ = [
     "contradiction_table",
     "count_table",
     "describe_registry",
+    "describe_reproduction",
     "doi_url",
     "effects_table",
     "outcome_groups",
     "outcome_vocabulary",
+    "read_report",
     "registry_counts",
+    "reproduce_table",
+    "reproduction_states",
     "study_characteristics",
     "transition_table",
     "version_table",
@@ -466,3 +474,167 @@ def version_table(versions: Mapping[str, str]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame({"Software": list(versions), "Version": list(versions.values())})
+
+
+# --------------------------------------------------------------------------- R scripts
+
+
+def read_report(paths: Sequence[Path]) -> dict[str, Any] | None:
+    """``results/reproduce.json`` parsed (from the paths ``ctx.files`` found: none
+    when ``evidence reproduce`` has not run), else None."""
+    import json
+
+    found = [p for p in paths if p.name == "reproduce.json"]
+    return json.loads(found[0].read_text(encoding="utf-8")) if found else None
+
+
+def _entries(report: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    if not report:
+        return {}
+    return {str(e.get("analysis_id")): e for e in report.get("analyses", [])}
+
+
+def reproduction_states(report: Mapping[str, Any] | None,
+                        current: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Analysis id -> what ``results/reproduce.json`` says of its R script now.
+
+    ``ok`` and ``failed`` (some value differs) or ``error`` (the script failed) only for
+    a comparison of exactly the current result and script
+    (:func:`evidence.book.reproduce.result_digest`, the script regenerated from the
+    result); ``out of date`` when either changed since, ``not checked`` when the report
+    has no entry (or there is no report).
+    """
+    from evidence.book.reproduce import r_script, result_digest
+
+    entries = _entries(report)
+    out = {}
+    for aid, result in current.items():
+        entry = entries.get(aid)
+        if entry is None:
+            out[aid] = "not checked"
+            continue
+        script = r_script(result, f"{aid}.csv", aid).encode("utf-8")
+        fresh = (entry.get("result_sha256") == result_digest(result)
+                 and entry.get("script_sha256") == hashlib.sha256(script).hexdigest())
+        out[aid] = str(entry.get("status")) if fresh else "out of date"
+    return out
+
+
+def _fmt_diff(x: Any) -> str:
+    if x is None:
+        return "—"
+    return "0" if x == 0 else f"{float(x):.1e}"
+
+
+def _fmt_value(x: Any) -> str:
+    return "NA" if x is None else f"{float(x):.6g}"
+
+
+def _verdict(state: str, entry: Mapping[str, Any] | None) -> str:
+    if state == "ok":
+        return "agrees"
+    if state == "not checked":
+        return "not checked: evidence reproduce has not run this script"
+    if state == "out of date":
+        return "out of date: the result or its script changed after evidence reproduce ran"
+    entry = entry or {}
+    if state == "error":
+        return f"the script failed: {entry.get('error')}"
+    items = [f"{m['fit']} {m['quantity']} (book {_fmt_value(m['book'])}, R "
+             f"{_fmt_value(m['r'])})" for m in entry.get("mismatches", [])]
+    shown = "; ".join(items[:3]) + ("; …" if len(items) > 3 else "")
+    return f"differs in {plural(len(items), 'value', 'values')}: {shown}"
+
+
+def reproduce_table(report: Mapping[str, Any] | None,
+                    current: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per analysis with an R script: what was compared and the verdict.
+
+    Parameters
+    ----------
+    report : mapping or None
+        ``results/reproduce.json`` (None: ``evidence reproduce`` has not run).
+    current : mapping
+        Analysis id -> its current result JSON, for every script of this build.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Plain-text display table; its verdict is ``agrees`` only for a comparison of
+        exactly these results and scripts that found every value within tolerance
+        (:func:`reproduction_states`).
+    """
+    import pandas as pd
+
+    from evidence.book.parity import GLMM_TOLERANCE, RMA_TOLERANCE
+
+    entries = _entries(report)
+    states = reproduction_states(report, current)
+    rma = f"Largest relative difference, rma (tolerance {RMA_TOLERANCE:.0e})"
+    glmm = f"Largest relative difference, GLMM (tolerance {GLMM_TOLERANCE:.0e})"
+    rows = []
+    for aid, state in states.items():
+        entry = entries.get(aid) or {}
+        largest = entry.get("largest") or {}
+        versions = entry.get("versions") or {}
+        fresh = state in ("ok", "failed")
+        rows.append({
+            "Analysis": aid,
+            "Fits": ", ".join(entry.get("fits", [])) if fresh else "—",
+            "Values compared": f"{entry.get('compared', 0):,}" if fresh else "—",
+            rma: _fmt_diff((largest.get("rma") or {}).get("difference")) if fresh else "—",
+            glmm: _fmt_diff((largest.get("glmm") or {}).get("difference")) if fresh else "—",
+            "R / metafor": (f"{versions.get('R', '?')} / {versions.get('metafor', '?')}"
+                            if versions and state != "out of date" else "—"),
+            "Verdict": _verdict(state, entry),
+        })
+    return pd.DataFrame(rows, columns=["Analysis", "Fits", "Values compared", rma, glmm,
+                                       "R / metafor", "Verdict"])
+
+
+def describe_reproduction(report: Mapping[str, Any] | None,
+                          current: Mapping[str, Mapping[str, Any]]) -> str:
+    """The comparison with R in a few sentences (Markdown; every variable part escaped).
+
+    Says that R has not been run when ``report`` is None, and that the scripts agree
+    only when every current script was compared as it is now and agreed
+    (:func:`reproduction_states`).
+    """
+    from evidence.book.parity import GLMM_TOLERANCE, RMA_TOLERANCE
+    from evidence.book.text import escape_markdown
+
+    how = ("To check, with R and its packages metafor and lme4 installed: run "
+           "`evidence build`, then `evidence reproduce` (it runs every script with Rscript, "
+           "compares its output with the book's results and writes "
+           "`results/reproduce.json`), then `evidence build` again to show the comparison "
+           "here.")
+    n = len(current)
+    if n == 0:
+        return "No analysis of this build has an R script."
+    if report is None:
+        return ("This build did not run the R scripts, so it makes no claim that R "
+                f"reproduces the {plural(n, 'analysis', 'analyses')} below. " + how)
+    entries = _entries(report)
+    states = reproduction_states(report, current)
+    if all(s == "ok" for s in states.values()):
+        total = sum(int(entries[a].get("compared", 0)) for a in current)
+        worst = {kind: max((((entries[a].get("largest") or {}).get(kind) or {})
+                            .get("difference") or 0.0) for a in current)
+                 for kind in ("rma", "glmm")}
+        versions = entries[next(iter(current))].get("versions") or {}
+        subject = "The R script reproduces" if n == 1 else f"All {n:,} R scripts reproduce"
+        return (f"{subject} the book's numbers with metafor "
+                f"{escape_markdown(str(versions.get('metafor', '?')))} (R "
+                f"{escape_markdown(str(versions.get('R', '?')))}): {total:,} values compared, "
+                f"the largest relative difference {_fmt_diff(worst['rma'])} for the rma "
+                f"fits, counts and exact intervals (tolerance {RMA_TOLERANCE:.0e}) and "
+                f"{_fmt_diff(worst['glmm'])} for the GLMM (tolerance {GLMM_TOLERANCE:.0e}).")
+    parts = []
+    for label, wanted in (("do not reproduce the book's numbers", ("failed", "error")),
+                          ("were compared with older results or scripts", ("out of date",)),
+                          ("have not been run", ("not checked",))):
+        ids = [escape_markdown(a) for a, s in states.items() if s in wanted]
+        if ids:
+            parts.append(f"{len(ids)} of {n} {label} ({', '.join(ids)})")
+    return ("Not every R script reproduces this build's numbers: " + "; ".join(parts)
+            + ". The table says why. " + how)

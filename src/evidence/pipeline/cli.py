@@ -1,8 +1,9 @@
-"""The ``evidence`` command: validate, audit-sources, pool, run, build, toc.
+"""The ``evidence`` command: validate, audit-sources, pool, run, build, reproduce, toc.
 
 Exit status is 0 only on full success: 1 for bad input or a failed analysis or
-build, 2 for usage errors (argparse).  Heavy modules are imported inside the
-sub-commands so that ``evidence pool`` starts fast.
+build, or an R script that does not reproduce its result, 2 for usage errors
+(argparse) and for ``evidence reproduce`` without R or metafor.  Heavy modules are
+imported inside the sub-commands so that ``evidence pool`` starts fast.
 """
 
 from __future__ import annotations
@@ -183,6 +184,51 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_entry(entry: dict) -> str:
+    largest = entry.get("largest") or {}
+    parts = [f"{kind} {found['difference']:.1e} ({found['fit']} {found['quantity']})"
+             for kind in ("rma", "glmm") if (found := largest.get(kind))]
+    return (f"{entry['compared']} values, largest relative difference "
+            + ("; ".join(parts) if parts else "none"))
+
+
+@_locked
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Run every results/<id>.R with Rscript and compare with results/<id>.json."""
+    from evidence.pipeline.rscripts import RMissing, reproduce_results
+
+    try:
+        report = reproduce_results(args.root, rscript=args.rscript, jobs=args.jobs,
+                                   timeout=args.timeout)
+    except RMissing as exc:
+        _err(f"{exc}; nothing was compared")
+        return 2
+    except (FileNotFoundError, ValueError) as exc:
+        _err(str(exc))
+        return 1
+    for entry in report["analyses"]:
+        aid, status = entry["analysis_id"], entry["status"]
+        if status == "ok":
+            print(f"ok      {aid}: {_describe_entry(entry)}")
+            continue
+        print(f"FAILED  {aid}: " + (entry["error"] or f"{len(entry['mismatches'])} of "
+                                    f"{entry['compared']} values differ"), file=sys.stderr)
+        for m in entry["mismatches"]:
+            got = "not printed" if m["r"] is None else f"R {m['r']:.10g}"
+            book = "NA" if m["book"] is None else f"{m['book']:.10g}"
+            diff = "" if m["difference"] is None else (
+                f", relative difference {m['difference']:.2e} > {m['tolerance']:.0e}")
+            print(f"        {aid} {m['fit']} {m['quantity']}: book {book}, {got}{diff}"
+                  + (f" ({m['note']})" if m["note"] else ""), file=sys.stderr)
+    bad = [e["analysis_id"] for e in report["analyses"] if e["status"] != "ok"]
+    n = len(report["analyses"])
+    print(f"reproduce: {n - len(bad)} of {n} R scripts reproduce the book's results"
+          + (f"; failed: {', '.join(bad)}" if bad else "")
+          + " (results/reproduce.json; `evidence build` shows it in the Reproducibility "
+            "chapter)")
+    return 1 if bad else 0
+
+
 def cmd_toc(args: argparse.Namespace) -> int:
     """Write _toc.yml from analyses.yml (or check it with --check)."""
     from evidence.pipeline.build import sync_toc
@@ -261,6 +307,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="if another run or build is working in this tree, wait for it "
                             "(default: exit 1 naming its pid)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser(
+        "reproduce", help="run the R scripts of results/ and compare with the results",
+        description="Run every results/<id>.R (the metafor script of a pooled analysis) "
+                    "with Rscript, compare what it prints with results/<id>.json (relative "
+                    "1e-6 for rma fits, 1e-4 for the GLMM) and write results/reproduce.json "
+                    "for the Reproducibility chapter (rebuild to show it). Exit status 1 "
+                    "when a value differs or a script fails, 2 without R or metafor.")
+    p.add_argument("--root", default=".", help="book root (default: .)")
+    p.add_argument("--rscript", default=None, metavar="PATH",
+                   help="the Rscript executable (default: Rscript on PATH)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="scripts run at a time (default 1)")
+    p.add_argument("--timeout", type=float, default=600, metavar="S",
+                   help="seconds one script may take (default 600)")
+    p.add_argument("--wait", action="store_true",
+                   help="if a run or build is working in this tree, wait for it")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("toc", help="generate _toc.yml from analyses.yml")
     p.add_argument("--root", default=".")

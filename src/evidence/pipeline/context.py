@@ -138,12 +138,25 @@ class AnalysisContext:
         config = load_config(root)
         return {aid: self.result(aid) for aid in config.get(self.analysis_id).after}
 
-    def save(self, payload: dict[str, Any], table: pd.DataFrame | None = None) -> Path:
+    def save(self, payload: dict[str, Any], table: pd.DataFrame | None = None, *,
+             r_script: bool = False) -> Path:
         """Write ``results/<id>.json`` (and ``<id>.csv`` for a study table).
 
         Adds ``analysis_id``, ``inputs``, ``data_sha256`` and
         ``evidence_version``; output is byte-identical for identical inputs.
+
+        With ``r_script=True`` it also writes ``results/<id>.R``, the R script that
+        reproduces the result with metafor from ``<id>.csv``
+        (:func:`evidence.book.reproduce.r_script`; ``evidence reproduce`` runs it).
+
+        Raises
+        ------
+        ValueError
+            ``r_script=True`` without a study table, or for a result that is not a
+            pooled proportion or pooled hazard ratios.
         """
+        if r_script and table is None:
+            raise ValueError("an R script reads the study table: save(..., table=...)")
         from evidence import __version__
 
         digests = [read_digest(self.registry, q, self.results_dir.parent)
@@ -154,11 +167,22 @@ class AnalysisContext:
                "evidence_version": __version__}
         self.results_dir.mkdir(parents=True, exist_ok=True)
         path = self.results_dir / f"{self.analysis_id}.json"
-        path.write_text(json.dumps(jsonable(out), indent=1, sort_keys=False, ensure_ascii=False,
-                                   allow_nan=False) + "\n", encoding="utf-8")
+        text = json.dumps(jsonable(out), indent=1, sort_keys=False, ensure_ascii=False,
+                          allow_nan=False) + "\n"
+        script = None
+        if r_script:
+            from evidence.book.reproduce import r_script as write_script
+
+            # from the result exactly as written, so that the script and the file agree
+            script = write_script(json.loads(text), f"{self.analysis_id}.csv",
+                                  self.analysis_id)
+        path.write_text(text, encoding="utf-8")
         if table is not None:
             table.to_csv(self.results_dir / f"{self.analysis_id}.csv", index=False,
                          lineterminator="\n", float_format="%.10g")
+        if script is not None:
+            (self.results_dir / f"{self.analysis_id}.R").write_text(script, encoding="utf-8",
+                                                                    newline="\n")
         return path
 
 

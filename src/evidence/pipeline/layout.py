@@ -21,6 +21,7 @@ __all__ = [
     "HTML_DIR",
     "LOCK_FILE",
     "NOTEBOOKS_DIR",
+    "REPRODUCE_REPORT",
     "RESULTS_DIR",
     "TOC_FILE",
     "VERSIONS_DIR",
@@ -28,6 +29,7 @@ __all__ = [
     "failed_notebook",
     "result_csv",
     "result_json",
+    "result_script",
     "stamp_file",
     "template_file",
 ]
@@ -44,6 +46,8 @@ NOTEBOOKS_DIR = "notebooks"
 ANALYSES_DIR = "book/analyses"
 #: Result JSON and CSV of each analysis.
 RESULTS_DIR = "results"
+#: What ``evidence reproduce`` found when it ran the R scripts (``results/<id>.R``).
+REPRODUCE_REPORT = "results/reproduce.json"
 #: What the build remembers: stamps of executed analyses, the validated registry.
 CACHE_DIR = ".evidence-cache"
 #: Environment variable through which the runner hands its cache to the notebooks.
@@ -86,6 +90,11 @@ def result_json(analysis_id: str) -> str:
 def result_csv(analysis_id: str) -> str:
     """``results/<id>.csv`` (the study table of an analysis, when it has one)."""
     return f"{RESULTS_DIR}/{analysis_id}.csv"
+
+
+def result_script(analysis_id: str) -> str:
+    """``results/<id>.R`` (the R script reproducing a pooled analysis, when it has one)."""
+    return f"{RESULTS_DIR}/{analysis_id}.R"
 
 
 def stamp_file(analysis_id: str) -> str:

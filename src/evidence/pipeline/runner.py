@@ -36,6 +36,7 @@ from evidence.pipeline.layout import (
     failed_notebook,
     result_csv,
     result_json,
+    result_script,
     stamp_file,
 )
 from evidence.pipeline.trail import library_digest, read_digest
@@ -145,6 +146,9 @@ def _finish_notebook(path: Path, analysis: Analysis, root: Path) -> None:
              f"{{download}}`results (JSON) <../../results/{analysis.id}.json>`"]
     if (root / result_csv(analysis.id)).is_file():
         links.append(f"{{download}}`study table (CSV) <../../results/{analysis.id}.csv>`")
+    if (root / result_script(analysis.id)).is_file():
+        # evidence.book.reproduce: reads the CSV beside it (Rscript <id>.R in that folder)
+        links.append(f"{{download}}`R script (metafor) <../../results/{analysis.id}.R>`")
     downloads = nbformat.v4.new_markdown_cell(
         "```{admonition} Downloads\n:class: tip\n" + " · ".join(links) + "\n```")
     downloads.metadata["tags"] = ["evidence-downloads"]
@@ -164,7 +168,8 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
     start = time.perf_counter()
     rootp = Path(root)
     out = rootp / analysis.notebook
-    results = [rootp / result_json(analysis.id), rootp / result_csv(analysis.id)]
+    results = [rootp / result_json(analysis.id), rootp / result_csv(analysis.id),
+               rootp / result_script(analysis.id)]
     backup = {p: p.read_bytes() for p in results if p.is_file()}
     for p in results:
         p.unlink(missing_ok=True)
@@ -237,8 +242,8 @@ def _write_stamp(config: BookConfig, analysis: Analysis, key: dict[str, str],
     reads = [{"query": q, "digest": read_digest(registry, q, root)}
              for q in result.get("inputs", [])]
     outputs = [analysis.notebook, analysis.result]
-    if (root / result_csv(analysis.id)).is_file():
-        outputs.append(result_csv(analysis.id))
+    outputs += [rel for rel in (result_csv(analysis.id), result_script(analysis.id))
+                if (root / rel).is_file()]
     stamp = {**key, "data_dir": str(data_dir), "reads": reads,
              "outputs": {rel: _sha256((root / rel).read_bytes()) for rel in outputs}}
     path = root / stamp_file(analysis.id)
