@@ -341,3 +341,48 @@ def test_tricky_label_renders_as_text(browser: Any, book: Book, which: str) -> N
         assert "window.__xss = 1" in text, f"{rel}: the label's script tag is not shown as text"
     finally:
         context.close()
+
+
+_OVERFLOW_JS = ("document.documentElement.scrollWidth > window.innerWidth + 1 ? "
+                "Array.from(document.querySelectorAll('main *')).filter(e => "
+                "e.getBoundingClientRect().right > window.innerWidth + 1 && "
+                "!e.closest('.table-wrapper, .cell_output, figure, .highlight, pre'))"
+                ".slice(0, 3).map(e => e.tagName + '.' + e.className).join(', ') || 'page' : ''")
+
+
+def test_appraisal_and_bottom_line_pages_render(browser: Any, book: Book) -> None:
+    """The summary of findings (GRADE symbols), the traffic-light figures, a forest plot
+    with its risk-of-bias column, and the Key findings boxes, with no horizontal overflow
+    at 1280 and 390 px."""
+    context, page, log = _context(browser, book)
+    problems: list[str] = []
+    try:
+        page.goto(book.url("book/analyses/summary.html"), wait_until="load")
+        cells = page.locator("table td").all_inner_texts()
+        if not any("⊕" in c for c in cells):
+            problems.append("summary: no GRADE certainty symbol in its table")
+        page.goto(book.url("book/analyses/risk_of_bias.html"), wait_until="load")
+        alts = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.alt)")
+        if sum("Traffic-light plot" in a for a in alts) < 5:
+            problems.append(f"risk_of_bias: {sum('Traffic-light' in a for a in alts)} "
+                            "traffic-light figures, expected one per tool")
+        page.goto(book.url("book/analyses/orr.html"), wait_until="load")
+        alts = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.alt)")
+        if not any("risk of bias" in a for a in alts):
+            problems.append("orr: the forest plot's alt text does not mention risk of bias")
+        for chapter in ("response", "screening", "conversion", "recurrence", "randomised",
+                        "prognosis"):
+            page.goto(book.url(f"book/{chapter}.html"), wait_until="load")
+            if page.locator(".key-findings li").count() < 1:
+                problems.append(f"{chapter}: no Key findings box")
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            for rel in ("book/analyses/summary.html", "book/analyses/risk_of_bias.html",
+                        "book/analyses/orr.html", "book/conversion.html", "book/intro.html"):
+                page.goto(book.url(rel), wait_until="load")
+                wide = page.evaluate(_OVERFLOW_JS)
+                if wide:
+                    problems.append(f"{rel} at {width} px overflows horizontally: {wide}")
+    finally:
+        context.close()
+    assert not problems + log.errors, "\n".join(problems + log.errors)
