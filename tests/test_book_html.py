@@ -53,3 +53,35 @@ def test_summary_of_findings_certainty_is_the_files_final_judgement(real_book: R
         for domain in grade["departures"]:
             assert mine[mine["domain"] == domain]["reason"].iloc[0].strip(), domain
     assert start_level("randomised") == "high"
+
+
+def _reader_text(page) -> tuple[str, str]:
+    """The main column of a page: its HTML and its text (scripts and styles removed)."""
+    import html
+    import re
+
+    raw = page.read_text(encoding="utf-8")
+    main = raw[raw.find("<main"):raw.find("</main>")]
+    main = re.sub(r"<script.*?</script>|<style.*?</style>", "", main, flags=re.S)
+    return main, html.unescape(re.sub(r"<[^>]+>", " ", main))
+
+
+def test_no_page_shows_nan_float_noise_negative_percentages_or_raw_outputs(
+        real_book: RealBook) -> None:
+    """On every page: no NaN, no '60.000000', no negative percentage, and no code cell's
+    plain-text output (a repr such as 'Not applicable' or '' in a code box)."""
+    import re
+
+    html_dir = real_book.root / "_build" / "html" / "book"
+    problems = []
+    for page in sorted(html_dir.rglob("*.html")):
+        main, text = _reader_text(page)
+        name = page.relative_to(html_dir).as_posix()
+        for pattern, what in ((r"\bNaN\b|\bnan\b", "NaN"), (r"\b\d+\.000000\b", "float noise"),
+                              (r"(?<![\w.])[-−]\d+(?:\.\d+)?\s?%", "negative percentage")):
+            found = re.findall(pattern, text)
+            if found:
+                problems.append(f"{name}: {what} {found[:3]}")
+        if "output text_plain" in main:
+            problems.append(f"{name}: a code cell's plain-text output is shown to readers")
+    assert not problems, "\n".join(problems)

@@ -84,7 +84,13 @@ def test_tables() -> None:
 
     panel = pooled.panel_table(summary_frame(estimator_panel([0, 1, 1, 1, 4],
                                                              [7, 14, 11, 20, 8])))
-    assert len(panel) == 36 and (panel["Note"] == "").all()
+    assert len(panel) == 36
+    # a raw-proportion (PR) Wald interval running below 0% is shown truncated, and says so;
+    # the logit (PLO) and arcsine (PAS/PFT) intervals stay inside 0%-100% and carry no note
+    cut = panel["Note"] == "interval truncated to 0%–100% for display"
+    assert (panel.loc[~cut, "Note"] == "").all()
+    assert set(panel.loc[cut, "Measure"]) == {"PR"} and cut.sum() == 6
+    assert not panel["Pooled (95% CI)"].str.contains("−|-").any()
     hk = panel[(panel["Measure"] == "PLO") & (panel["Method"] == "REML")
                & (panel["Interval"] == "Hartung–Knapp")]
     assert hk["Pooled (95% CI)"].iloc[0].startswith("12.8%")

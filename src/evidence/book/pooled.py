@@ -21,6 +21,7 @@ from evidence.book.tables import summary_frame
 from evidence.book.text import (
     escape_markdown,
     fmt_ci,
+    fmt_ci_clipped,
     fmt_num,
     fmt_p,
     fmt_pct,
@@ -423,19 +424,21 @@ def panel_table(panel: pd.DataFrame, primary: tuple[str, str, str] | None = None
         err = r.get("error")
         ok = is_missing(err) or err in ("", None)
         is_primary = primary is not None and (r["measure"], r["method"], r["test"]) == primary
+        ci, ci_cut = fmt_ci_clipped(r.get("prop_ci_lower"), r.get("prop_ci_upper"))
+        pi, pi_cut = fmt_ci_clipped(r.get("prop_pi_lower"), r.get("prop_pi_upper"))
+        shows_pi = ok and r["k"] >= 3
+        cut = ok and (ci_cut or (shows_pi and pi_cut))
         rows.append({
             "Measure": r["measure"],
             "Method": r["method"] + (" (primary)" if is_primary else ""),
             "Interval": TEST_SHORT.get(r["test"], r["test"]),
-            "Pooled (95% CI)": (
-                f"{fmt_pct(r['proportion'])} "
-                f"({fmt_ci(r['prop_ci_lower'], r['prop_ci_upper'])})" if ok else "—"),
-            "95% PI": (fmt_ci(r.get("prop_pi_lower"), r.get("prop_pi_upper"))
-                       if ok and r["k"] >= 3 else "—"),
+            "Pooled (95% CI)": (f"{fmt_pct(r['proportion'])} ({ci})" if ok else "—"),
+            "95% PI": pi if shows_pi else "—",
             "τ²": fmt_num(r.get("tau2"), 3) if ok else "—",
             "I²": (fmt_num(r.get("i2"), 1) + "%") if ok and not is_missing(r.get("i2"))
             else "—",
-            "Note": "" if ok else str(err),
+            "Note": (str(err) if not ok else
+                     "interval truncated to 0%–100% for display" if cut else ""),
         })
     return pd.DataFrame(rows)
 

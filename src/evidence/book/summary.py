@@ -65,8 +65,11 @@ def robustness_summary(panel: pd.DataFrame) -> pd.DataFrame:
             "Primary estimate": fmt_pct(g["primary"].iloc[0]),
             "Range across estimators": fmt_ci(ok["proportion"].min(), ok["proportion"].max()),
             "Spread (points)": fmt_num(100 * spread, 1),
-            "Lowest CI bound": fmt_pct(ok["prop_ci_lower"].min()),
-            "Highest CI bound": fmt_pct(ok["prop_ci_upper"].max()),
+            "Lowest CI bound": fmt_pct(max(0.0, ok["prop_ci_lower"].min())),
+            "Highest CI bound": fmt_pct(min(1.0, ok["prop_ci_upper"].max())),
+            "Note": ("bounds truncated to 0%–100%: some raw-proportion (PR) intervals run "
+                     "past them" if ok["prop_ci_lower"].min() < 0
+                     or ok["prop_ci_upper"].max() > 1 else ""),
             "Failed fits": int(g["error"].notna().sum()),
         })
     return pd.DataFrame(rows)

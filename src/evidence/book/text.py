@@ -18,6 +18,7 @@ __all__ = [
     "count_text",
     "escape_markdown",
     "fmt_ci",
+    "fmt_ci_clipped",
     "fmt_num",
     "fmt_p",
     "fmt_pct",
@@ -180,3 +181,15 @@ def per_n(p: float, n: int = 1000) -> int:
     import math
 
     return math.floor(p * n + 0.5 + 1e-9)
+
+
+def fmt_ci_clipped(lower: float | None, upper: float | None) -> tuple[str, bool]:
+    """A proportion's interval for display, truncated to 0%-100% (a raw-proportion Wald
+    interval can run past them), and whether it was truncated (say so beside it)."""
+    import math
+
+    if is_missing(lower) or is_missing(upper):
+        return fmt_ci(lower, upper), False
+    lo, hi = min(max(float(lower), 0.0), 1.0), min(max(float(upper), 0.0), 1.0)
+    clipped = not (math.isclose(lo, float(lower)) and math.isclose(hi, float(upper)))
+    return fmt_ci(lo, hi), clipped
