@@ -15,7 +15,8 @@ from evidence.pipeline.cli import build_parser, main
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
-@pytest.mark.parametrize("command", ["validate", "audit-sources", "pool", "run", "build", "toc"])
+@pytest.mark.parametrize("command", ["validate", "audit-sources", "pool", "run", "build", "toc",
+                                     "diff", "release"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])

@@ -114,6 +114,12 @@ class AnalysisContext:
         return {t: self.query_both(t) if t in USE_TABLES else self.query(t)
                 for t in STUDY_TABLES}
 
+    def registry_digest(self) -> str:
+        """The digest of every registry file (:attr:`Registry.sha256`), recorded as a read
+        of them all: the analysis re-runs when any registry file changes."""
+        self._record({"table": "files", "path": self.data_dir.as_posix(), "pattern": "*.csv"})
+        return self.registry.sha256
+
     def registry_tables(self) -> RegistryTables:
         """Every registry table, both readings of self-contradictions, each read recorded.
 

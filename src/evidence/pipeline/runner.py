@@ -41,7 +41,7 @@ from evidence.pipeline.layout import (
 from evidence.pipeline.trail import library_digest, read_digest
 from evidence.pipeline.trail import sha256 as _sha256
 
-__all__ = ["RunOutcome", "RunReport", "run_analyses", "stamp_key"]
+__all__ = ["RunOutcome", "RunReport", "run_analyses", "stale_analyses", "stamp_key"]
 
 _KERNEL_START_RACE = "Kernel died before replying to kernel_info"
 
@@ -117,6 +117,36 @@ def _stale_reason(config: BookConfig, analysis: Analysis, key: dict[str, str],
                     "environment": "package versions"}.get(table, "registry rows")
             return f"{what} changed ({table})"
     return None
+
+
+def stale_analyses(config: BookConfig, *, data_dir: str | Path = "data",
+                   registry: Any = None) -> dict[str, str]:
+    """Why each analysis that is not current must run again (empty: every result is
+    current), by the same stamps ``evidence run`` uses to skip an analysis.
+
+    Parameters
+    ----------
+    config : BookConfig
+        The validated ``analyses.yml``.
+    data_dir : path
+        The registry directory (relative to the book root, or absolute).
+    registry : Registry, optional
+        The loaded registry (loaded from ``data_dir`` when not given).
+    """
+    from evidence.registry.store import load
+
+    root = config.root
+    data_abs = (root / data_dir).resolve()
+    try:
+        data_rel = data_abs.relative_to(root).as_posix()
+    except ValueError:
+        data_rel = str(data_abs)
+    if registry is None:
+        registry = load(data_abs, cache_dir=root / CACHE_DIR)
+    lib = library_digest()
+    reasons = {a.id: _stale_reason(config, a, stamp_key(config, a, lib), Path(data_rel),
+                                   registry) for a in config.analyses}
+    return {aid: reason for aid, reason in reasons.items() if reason is not None}
 
 
 def _finish_notebook(path: Path, analysis: Analysis, root: Path) -> None:
