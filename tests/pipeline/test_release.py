@@ -230,3 +230,18 @@ def test_the_living_templates_run_before_and_after_a_release(tmp_path: Path) -> 
     history = json.loads((root / "results" / "version_history.json").read_text("utf-8"))
     assert history["versions"] == ["1.0.0"]
     assert history["series"] == []  # count_rows pools nothing
+
+
+def test_the_books_living_pages_read_what_they_compare() -> None:
+    """What's new must run after every analysis a release records (or the page and
+    `evidence diff` would differ), Version history after every pooled analysis; both sit
+    in the first part of the book."""
+    config = load_config(REPO)
+    compared = [a.id for a in release.compared_analyses(config)]
+    living = {a.template: a for a in config.analyses
+              if a.template in ("whats_new", "version_history")}
+    assert sorted(living["whats_new"].after) == sorted(compared)
+    pooled = [a.id for a in config.analyses
+              if a.template in ("pool_proportions", "hazard_ratios")]
+    assert set(pooled) <= set(living["version_history"].after)
+    assert config.parts[0].chapters == ("analysis:whats_new", "analysis:version_history")

@@ -65,7 +65,7 @@ VERSIONS_DIR = "versions"
 #: The book's sources (``_static``/``_templates`` when present); the build adds the Sphinx
 #: local extensions and the paths that analysis parameters name.
 BOOK_ITEMS = (CONFIG_FILE, "_config.yml", TOC_FILE, "book", NOTEBOOKS_DIR, DATA_DIR,
-              "_static", "_templates")
+              VERSIONS_DIR, "_static", "_templates")
 
 
 def template_file(template: str) -> str:
