@@ -17,10 +17,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evidence.pipeline import timings
 from evidence.pipeline.config import BookConfig, render_toc
 from evidence.pipeline.layout import (
     ANALYSES_DIR,
@@ -172,8 +174,11 @@ def build_book(config: BookConfig, *, force: bool = False) -> BuildOutcome:
         cmd = [*_jupyter_book(), "build", "--all", "-W", "-n", "--keep-going",
                "--path-output", str(staging), str(root), *_titled_config(config, staging)]
         env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        started = time.perf_counter()
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env,
                               check=False)
+        timings.record(root, "sphinx", {"seconds": time.perf_counter() - started,
+                                        "ok": proc.returncode == 0})
         log = proc.stdout + proc.stderr
         new_html = staging / HTML_DIR
         if proc.returncode != 0 or not (new_html / "index.html").is_file():

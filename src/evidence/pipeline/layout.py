@@ -22,6 +22,7 @@ __all__ = [
     "LOCK_FILE",
     "NOTEBOOKS_DIR",
     "RESULTS_DIR",
+    "TIMINGS_FILE",
     "TOC_FILE",
     "VERSIONS_DIR",
     "executed_notebook",
@@ -61,6 +62,8 @@ FAILED_BUILD_LOG = "_build/last-failed-build.log"
 LOCK_FILE = ".evidence-cache/build.lock"
 #: Published releases (committed).
 VERSIONS_DIR = "versions"
+#: Where the time of the last run and build went (for the benchmarks; not an output).
+TIMINGS_FILE = ".evidence-cache/timings.json"
 
 #: The book's sources (``_static``/``_templates`` when present); the build adds the Sphinx
 #: local extensions and the paths that analysis parameters name.
