@@ -9,7 +9,10 @@ notebook is done its kernel is stopped by a background thread, so the next analy
 not wait for it.  Every analysis still runs in a kernel of its own that has run nothing
 before: a kernel is never reused.
 
-A finished kernel is stopped at once (killed): its notebook has completed and every
+Kernels talk to their clients over Unix sockets in a private directory rather than TCP
+ports, so that kernels started at the same moment by different processes never pick the
+same port (jupyter/jupyter_client#154: a start failure, or a client reaching another
+kernel).  A finished kernel is stopped at once (killed): its notebook has completed and every
 output has been received, its IPython history is kept in memory only (nbclient's own
 default), and the results it wrote are closed files, so there is nothing left for it to
 do.  A spare that is not needed is stopped when the process exits (and a kernel whose
@@ -43,16 +46,33 @@ class _Spare:
 
 
 _spare: _Spare | None = None
+_runtime: str | None = None
 _stopping: list[threading.Thread] = []
 _lock = threading.Lock()
 _registered = False
 
 
+def _runtime_dir() -> str:
+    """This process's directory for kernel connection files and sockets (removed when
+    the process ends)."""
+    global _runtime
+    if _runtime is None or not os.path.isdir(_runtime):
+        import tempfile
+
+        _runtime = tempfile.mkdtemp(prefix="evidence-kernels-")
+    return _runtime
+
+
 def _start(cwd: str, env: Mapping[str, str]) -> Any:
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    km = AsyncKernelManager(kernel_name="python3")
+    # Unix sockets in a directory of this process's own, not TCP ports: kernels started
+    # at once by several processes cannot pick the same port (jupyter/jupyter_client#154)
+    connection = os.path.join(_runtime_dir(), f"kernel-{uuid.uuid4().hex[:12]}.json")
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", connection_file=connection)
     run_sync(km.start_kernel)(cwd=cwd, env={**os.environ, **env},
                               extra_arguments=list(KERNEL_ARGUMENTS))
     return km
@@ -93,7 +113,7 @@ def _take(cwd: str, env: Mapping[str, str], ahead: bool) -> Any:
 def close_all() -> None:
     """Stop the spare kernel and wait for the kernels being stopped (at the end of a run,
     and when a worker process exits)."""
-    global _spare
+    global _spare, _runtime
     spare, _spare = _spare, None
     if spare is not None:
         _stop(spare.manager)
@@ -102,6 +122,11 @@ def close_all() -> None:
         _stopping.clear()
     for thread in threads:
         thread.join(timeout=10)
+    if _runtime is not None:
+        import shutil
+
+        shutil.rmtree(_runtime, ignore_errors=True)
+        _runtime = None
 
 
 def _ensure_cleanup() -> None:
