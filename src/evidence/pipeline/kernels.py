@@ -49,7 +49,7 @@ _spare: _Spare | None = None
 _runtime: str | None = None
 _stopping: list[threading.Thread] = []
 _lock = threading.Lock()
-_registered = False
+_registered = 0  # the process that registered the clean-up
 
 
 def _runtime_dir() -> str:
@@ -131,7 +131,7 @@ def close_all() -> None:
 
 def _ensure_cleanup() -> None:
     global _registered
-    if _registered:
+    if _registered == os.getpid():  # a forked worker registers its own
         return
     import atexit
     from multiprocessing import util
@@ -140,7 +140,7 @@ def _ensure_cleanup() -> None:
     # atexit, when it ends; the main process runs atexit
     util.Finalize(None, close_all, exitpriority=10)
     atexit.register(close_all)
-    _registered = True
+    _registered = os.getpid()
 
 
 def _register_engine() -> None:
