@@ -137,6 +137,10 @@ def add_one_study(data: Path, outcomes: list[str]) -> tuple[str, list[str]]:
             new_rows.append({**r, "study_id": new_id, "events": str(events)})
     _append_csv(data / "studies.csv", sfields, [study])
     _append_csv(data / "outcomes.csv", ofields, new_rows)
+    if (data / "screening.csv").is_file():  # a study must be included by a screening record
+        from loop_bench import register_study
+
+        register_study(data, new_id, template["study_id"])
     return new_id, sorted({r["outcome"] for r in new_rows})
 
 
@@ -161,11 +165,13 @@ def synthesize_registry(data: Path, n_per_outcome: int, outcomes: list[str], *,
     by_id = {s["study_id"]: s for s in studies}
     new_studies: list[dict[str, str]] = []
     new_rows: list[dict[str, str]] = []
+    clones: list[tuple[str, str]] = []  # (new study, the seed study it clones)
     for outcome in outcomes:
         seed_ids = list(dict.fromkeys(r["study_id"] for r in rows if r["outcome"] == outcome))
         for i in range(max(n_per_outcome - len(seed_ids), 0)):
             source = seed_ids[i % len(seed_ids)]
             sid = f"syn{len(new_studies) + 1:06d}"
+            clones.append((sid, source))
             new_studies.append({**by_id[source], "study_id": sid, "doi": "",
                                 "label": f"Synthetic {len(new_studies) + 1:06d}",
                                 "citation": f"synthetic clone of {source} (bench/run.py)"})
@@ -179,6 +185,10 @@ def synthesize_registry(data: Path, n_per_outcome: int, outcomes: list[str], *,
                                      "events": str(int(rng.binomial(total, p)))})
     _append_csv(data / "studies.csv", sfields, new_studies)
     _append_csv(data / "outcomes.csv", ofields, new_rows)
+    if (data / "screening.csv").is_file():  # a study must be included by a screening record
+        from loop_bench import register_studies
+
+        register_studies(data, clones)
     return {"studies": len(new_studies), "outcome_rows": len(new_rows)}
 
 

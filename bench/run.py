@@ -2,14 +2,17 @@
 
 Usage::
 
-    python bench/run.py [--quick] [stats|bayes|build|all]
+    python bench/run.py [--quick] [ratios|stats|bayes|build|all]
 
-``stats`` times ``evidence pool`` against metafor (REML and GLMM); ``bayes`` times the
-Bayesian fits of ``evidence.stats.bayes`` (and the GLMM at k = 1,000 for scale);
-``build`` times clean, no-op and incremental builds of the real book and its scaling
-with the registry size.  Each part prints its table and replaces its own block of
-bench/README.md (the hand-written text above the blocks is kept); raw numbers go
-to ``bench/out/`` (not committed).  These are benchmarks, not tests: they never
+``ratios`` measures the edit-to-book loop in one run: the build overhead, a one-study
+edit as a share of a clean build, and ``evidence pool`` against metafor at the two
+target sizes (``loop_bench.py``); ``stats`` times ``evidence pool`` against metafor
+(REML and GLMM) at every size; ``bayes`` times the Bayesian fits of
+``evidence.stats.bayes`` (and the GLMM at k = 1,000 for scale); ``build`` times clean,
+no-op and incremental builds of the real book and its scaling with the registry size.
+Each part prints its table and replaces its own block of bench/README.md (the
+hand-written text above the blocks is kept); raw numbers go to ``bench/out/`` (not
+committed).  These are benchmarks, not tests: they never
 fail on a missed target, they report it; only a book that does not build at all
 makes the command exit 1 (and leaves the README's build block as it was).
 """
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bayes_bench import run_bayes
 from build_bench import run_build
 from common import BENCH, REPO, update_readme
+from loop_bench import loop_markdown, machine, run_loop, run_pool_targets
 from stats_bench import run_stats
 
 __all__ = ["main"]
@@ -36,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected parts; exit 0 unless the book could not be built at all."""
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n")[0])
     parser.add_argument("part", nargs="?", default="all",
-                        choices=["stats", "bayes", "build", "all"])
+                        choices=["ratios", "stats", "bayes", "build", "all"])
     parser.add_argument("--quick", action="store_true",
                         help="fewer sizes and repeats (a smoke run of a few minutes)")
     parser.add_argument("--metafor-limit", type=float, default=300.0, metavar="S",
@@ -49,6 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = BENCH / "out"
     stamp = f"_Run on {date.today().isoformat()} with `python bench/run.py" + (
         " --quick" if args.quick else "") + f" {args.part}`._"
+    if args.part in ("ratios", "all"):
+        print("ratios: the edit-to-book loop", flush=True)
+        start = time.perf_counter()
+        loop, sections = run_loop(out_dir=out_dir / "loop", src=args.book.resolve())
+        pool, pool_sections = run_pool_targets(out_dir=out_dir / "stats",
+                                               metafor_limit=args.metafor_limit)
+        md = loop_markdown(loop, pool, sections + pool_sections, machine())
+        md += f"\n\n{stamp} (benchmark took {time.perf_counter() - start:.0f} s)"
+        print("\n" + md + "\n", flush=True)
+        if "failed" in loop:
+            print("bench: the clean build failed; bench/README.md keeps its previous "
+                  "ratios", file=sys.stderr)
+            return 1
+        if not args.no_readme and args.book.resolve() == REPO:
+            update_readme("ratios", md)
     if args.part in ("stats", "all"):
         print("stats: evidence pool vs metafor", flush=True)
         start = time.perf_counter()

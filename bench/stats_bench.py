@@ -33,8 +33,8 @@ from common import (
 __all__ = ["GLMM_TARGET", "REML_TARGET", "StatsRow", "run_stats", "simulate"]
 
 #: (method, k, minimum speed-up of evidence over metafor)
-REML_TARGET = ("REML", 2000, 50.0)
-GLMM_TARGET = ("GLMM", 1000, 10.0)
+REML_TARGET = ("REML", 2000, 100.0)
+GLMM_TARGET = ("GLMM", 1000, 40.0)
 _KS = {"REML": (10, 100, 1000, 2000, 10000), "GLMM": (10, 100, 1000)}
 _KS_QUICK = {"REML": (10, 100, 1000), "GLMM": (10, 100)}
 

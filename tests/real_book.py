@@ -80,3 +80,61 @@ def build_real_book(root: Path) -> RealBook:
                    "-q"])
     assert status == 0, "`evidence build` of the real book failed (output above)"
     return RealBook(root, label)
+
+
+#: The trial :func:`add_trial` clones (a single-arm trial with a response row).
+TEMPLATE_TRIAL = "hainsworth2016"
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _append(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
+    text = path.read_text(encoding="utf-8")
+    with path.open("a", newline="", encoding="utf-8") as fh:
+        if text and not text.endswith("\n"):
+            fh.write("\n")
+        csv.DictWriter(fh, fieldnames=fields, lineterminator="\n").writerows(rows)
+
+
+def add_trial(data_dir: Path, study_id: str, label: str, events: int, total: int) -> None:
+    """Add a new single-arm trial with one objective-response row to a registry copy.
+
+    A clone of :data:`TEMPLATE_TRIAL`'s study row (new id, label, year, no DOI or
+    cohort), its primary experimental objective-response row with the given counts, its
+    risk-of-bias judgements, and a screening record including it, returned by the first
+    identification search (whose ``records_returned`` grows by one) so the logs still add
+    up; every other row is left as it is.
+    """
+    fields, studies = _rows(data_dir / "studies.csv")
+    template = next(s for s in studies if s["study_id"] == TEMPLATE_TRIAL)
+    _append(data_dir / "studies.csv", fields, [{
+        **template, "study_id": study_id, "label": label, "year": "2026", "doi": "",
+        "cohort": "", "citation": f"{label} (a trial added by the test suite)"}])
+    fields, outcomes = _rows(data_dir / "outcomes.csv")
+    row = next(r for r in outcomes if r["study_id"] == TEMPLATE_TRIAL
+               and r["outcome"] == "objective_response" and r.get("use") == "primary"
+               and r.get("arm_role") == "experimental")
+    _append(data_dir / "outcomes.csv", fields, [{
+        **row, "study_id": study_id, "events": str(events), "total": str(total),
+        "printed": f"{events}/{total}" if row.get("printed") else "", "note": ""}])
+    fields, judgements = _rows(data_dir / "risk_of_bias.csv")
+    _append(data_dir / "risk_of_bias.csv", fields,
+            [{**r, "study_id": study_id} for r in judgements if r["study_id"] == TEMPLATE_TRIAL])
+    sfields, searches = _rows(data_dir / "searches.csv")
+    first = next(s for s in searches if s.get("purpose", "") in ("", "identification"))
+    first["records_returned"] = str(int(first["records_returned"]) + 1)
+    with (data_dir / "searches.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=sfields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(searches)
+    fields, records = _rows(data_dir / "screening.csv")
+    record = next(r for r in records if r["study_id"] == TEMPLATE_TRIAL)
+    _append(data_dir / "screening.csv", fields, [{
+        **record, "record_id": f"test_{study_id}", "search_ids": first["search_id"],
+        "identifier": "", "url": f"https://example.org/{study_id}",
+        "first_author": label.split()[0], "year": "2026", "title": label,
+        "study_id": study_id, "cohort": "", "note": ""}])

@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 @pytest.mark.parametrize("command", ["validate", "audit-sources", "pool", "run", "build",
-                                     "reproduce", "toc"])
+                                     "reproduce", "toc", "diff", "release"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])

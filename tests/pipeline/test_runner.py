@@ -218,3 +218,42 @@ def test_kernel_start_race_is_retried_once(built: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(papermill, "execute_notebook", flaky)
     report = run(built, only=["orr"])
     assert report.ok and len(calls) == 2
+
+
+def test_timings_of_the_run_are_kept_in_the_cache(built: Path) -> None:
+    from evidence.pipeline import timings
+
+    run_times = timings.read(built)["run"]
+    assert run_times["jobs"] == 2 and run_times["seconds"] > 0
+    for aid in ("orr", "yield"):
+        entry = run_times["analyses"][aid]
+        assert entry["status"] == "executed"
+        assert 0 < entry["cell_seconds"] < entry["seconds"]
+    run(built)  # a no-op run records itself too
+    assert timings.read(built)["run"]["analyses"]["orr"]["status"] == "skipped"
+
+
+def test_a_result_read_changes_only_when_its_content_does(tmp_path: Path) -> None:
+    """An analysis reading another's result (``after``) re-runs when that result's content
+    changes, not when only its trail (the rows it read and their digest) does."""
+    root = copy_book(tmp_path)
+    reader = nbformat.read(root / "notebooks" / "count_rows.ipynb", as_version=4)
+    code = reader.cells[2]
+    read = "table = ctx.outcome_table(outcome)"
+    code.source = code.source.replace(read, "other = ctx.result('orr')\n" + read)
+    nbformat.write(reader, root / "notebooks" / "reads_result.ipynb")
+    with (root / "analyses.yml").open("a", encoding="utf-8") as fh:
+        fh.write("  - id: reader\n    template: reads_result\n    title: Reader\n"
+                 "    chapter: book/results\n    after: [orr]\n    parameters:\n"
+                 "      outcome: her2_ctc_screening_yield\n")
+    assert run(root).by_status("executed") == ["orr", "yield", "reader"]
+    # a quote orr reads, but does not put into its result: orr runs, its content is the same
+    replace_in(root / "data" / "outcomes.csv", "1 of 10 patients responded",
+               "one of 10 patients responded")
+    report = run(root)
+    assert report.by_status("executed") == ["orr"]
+    assert report.by_status("skipped") == ["yield", "reader"]
+    # a changed count: orr's result changes, so its reader runs again
+    replace_in(root / "data" / "outcomes.csv", "objective_response,,1,10",
+               "objective_response,,2,10")
+    assert run(root).by_status("executed") == ["orr", "reader"]

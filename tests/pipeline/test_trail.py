@@ -71,3 +71,46 @@ def test_dependency_versions():
     assert "jupyter-book" in DEFAULT_PACKAGES
     table = provenance.version_table(versions)
     assert table.iloc[1].tolist() == ["numpy", np.__version__]
+
+
+def test_a_result_read_is_digested_as_its_content(ctx: AnalysisContext) -> None:
+    """Another analysis's result is read without its trail, and digested as what was read:
+    new inputs or a new data digest alone do not re-run the reader; a changed number does."""
+    import json
+
+    root = ctx.data_dir.parent
+    path = root / "results" / "other.json"
+    path.parent.mkdir(exist_ok=True)
+
+    def write(**fields: object) -> None:
+        path.write_text(json.dumps({"analysis_id": "other", "k": 2, **fields}), "utf-8")
+
+    write(inputs=[{"table": "studies", "filters": {}}], data_sha256="a")
+    assert ctx.result("other") == {"analysis_id": "other", "k": 2}
+    query = ctx.inputs[-1]
+    assert query == {"table": "result", "id": "other"}
+    first = read_digest(ctx.registry, query, root)
+    write(inputs=[{"table": "studies", "filters": {"study_id": ["x"]}}], data_sha256="b")
+    assert read_digest(ctx.registry, query, root) == first  # only the trail changed
+    path.write_text(json.dumps({"k": 2, "analysis_id": "other"}), "utf-8")
+    assert read_digest(ctx.registry, query, root) == first  # nor key order
+    write(estimate=0.5)
+    assert read_digest(ctx.registry, query, root) != first
+    path.unlink()
+    assert read_digest(ctx.registry, query, root) == "missing"
+    path.write_text("{not json", "utf-8")
+    with pytest.raises(ValueError):
+        read_digest(ctx.registry, query, root)
+
+
+def test_studies_for_and_study_rows_record_what_they_read(ctx: AnalysisContext) -> None:
+    table = ctx.outcome_table("objective_response")
+    studies = ctx.studies_for(table)
+    assert sorted(studies["study_id"]) == sorted(set(table["study_id"]))
+    assert ctx.inputs[-1] == {"table": "studies",
+                              "filters": {"study_id": sorted(set(table["study_id"]))}}
+    rows = ctx.study_rows()
+    assert list(rows) == ["studies", "outcomes", "effects", "transitions", "harms",
+                          "risk_of_bias", "screening"]
+    assert len(rows["outcomes"]) == len(ctx.registry.outcomes)
+    assert {"table": "outcomes", "use": "alternative", "filters": {}} in ctx.inputs

@@ -291,3 +291,21 @@ def test_frame_digest_sees_every_cell_column_and_missing_value() -> None:
     assert frame_digest(empty) != frame_digest(missing)
 
 
+
+
+def test_a_list_filter_keeps_rows_equal_to_any_value(registry: Registry) -> None:
+    query = query_of("studies", study_id=("pestrin2012", "jacot2019", "pestrin2012"))
+    # recorded sorted and without repeats: the same selection is the same query
+    assert query["filters"] == {"study_id": ["jacot2019", "pestrin2012"]}
+    assert query == query_of("studies", study_id=["pestrin2012", "jacot2019"])
+    assert sorted(registry.rows(query)["study_id"]) == ["jacot2019", "pestrin2012"]
+    assert registry.query("studies", study_id=[]).empty
+
+
+def test_a_list_filter_digest_ignores_other_studies(tmp_path: Path) -> None:
+    query = query_of("studies", study_id=["pestrin2012"])
+    base = load(make(tmp_path / "a")).digest(query)
+    other = load(make(tmp_path / "b", replace={"studies.csv": ("Fehm 2021", "Fehm et al. 2021")}))
+    assert other.digest(query) == base
+    same = load(make(tmp_path / "c", replace={"studies.csv": ("Pestrin 2012", "Pestrin et al.")}))
+    assert same.digest(query) != base

@@ -17,10 +17,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evidence.pipeline import timings
 from evidence.pipeline.config import BookConfig, render_toc
 from evidence.pipeline.layout import (
     ANALYSES_DIR,
@@ -131,6 +133,29 @@ def _jupyter_book() -> list[str]:
     return [found]
 
 
+def _titled_config(config: BookConfig, staging: Path) -> list[str]:
+    """``--config`` of a copy of ``_config.yml`` whose title carries the version and the
+    date of the last search (:func:`evidence.pipeline.release.book_title`), written into
+    the staging directory (``_config.yml`` itself is never touched); none when the title
+    stays as it is."""
+    import yaml
+
+    from evidence.pipeline.release import book_title
+
+    data = yaml.safe_load((config.root / "_config.yml").read_text(encoding="utf-8")) or {}
+    title = book_title(config, str(data.get("title", "")))
+    if title == data.get("title"):
+        return []
+    data["title"] = title
+    # Jupyter Book finds local extensions relative to the configuration file
+    local = (data.get("sphinx") or {}).get("local_extensions") or {}
+    for name, path in local.items():
+        local[name] = str((config.root / path).resolve())
+    path = staging / "_config.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return ["--config", str(path)]
+
+
 def build_book(config: BookConfig, *, force: bool = False) -> BuildOutcome:
     """Build ``_build/html`` from the book sources; swap it in only on success."""
     root = config.root
@@ -147,10 +172,13 @@ def build_book(config: BookConfig, *, force: bool = False) -> BuildOutcome:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
         cmd = [*_jupyter_book(), "build", "--all", "-W", "-n", "--keep-going",
-               "--path-output", str(staging), str(root)]
+               "--path-output", str(staging), str(root), *_titled_config(config, staging)]
         env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        started = time.perf_counter()
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env,
                               check=False)
+        timings.record(root, "sphinx", {"seconds": time.perf_counter() - started,
+                                        "ok": proc.returncode == 0})
         log = proc.stdout + proc.stderr
         new_html = staging / HTML_DIR
         if proc.returncode != 0 or not (new_html / "index.html").is_file():

@@ -1,4 +1,5 @@
-"""The ``evidence`` command: validate, audit-sources, pool, run, build, reproduce, toc.
+"""The ``evidence`` command: validate, audit-sources, pool, run, build, reproduce, toc,
+diff, release.
 
 Exit status is 0 only on full success: 1 for bad input or a failed analysis or
 build, or an R script that does not reproduce its result, 2 for usage errors
@@ -250,6 +251,41 @@ def cmd_toc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Print what changed since a release (the What's new page, in the terminal)."""
+    from evidence.book.changes import diff_text
+    from evidence.pipeline.config import ConfigError
+    from evidence.pipeline.release import ReleaseError, current_diff
+
+    try:
+        diff, stale = current_diff(_load_config(args), args.version,
+                                   data_dir=Path(args.data).resolve())
+    except (ConfigError, ReleaseError) as exc:
+        _err(str(exc))
+        return 1
+    if stale:
+        _err(f"{len(stale)} result(s) are not current ({', '.join(stale)}): this compares "
+             "the results on disk; run `evidence build` for the current state")
+    print(diff_text(diff), end="")
+    return 0
+
+
+@_locked
+def cmd_release(args: argparse.Namespace) -> int:
+    """Record the published state in versions/VERSION.json."""
+    from evidence.pipeline.config import ConfigError
+    from evidence.pipeline.release import ReleaseError, make_release
+
+    try:
+        path = make_release(_load_config(args), args.version, args.note,
+                            data_dir=Path(args.data).resolve(), date=args.date)
+    except (ConfigError, ReleaseError) as exc:
+        _err(str(exc))
+        return 1
+    print(f"released {args.version}: {path} (commit it; `evidence build` shows it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -325,6 +361,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true",
                    help="if a run or build is working in this tree, wait for it")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("diff", help="what changed since a release",
+                       description="Compare the current build (results and registry) with a "
+                                   "release: studies added, removed or corrected, and per "
+                                   "analysis the change in k, estimate, CI and certainty, "
+                                   "flagging changes that alter a reading.")
+    data_arg(p)
+    p.add_argument("--root", default=".", help="book root (default: .)")
+    p.add_argument("version", nargs="?", default=None,
+                   help="release to compare with (default: the latest)")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("release", help="record the published state as versions/VERSION.json",
+                       description="Record the published state (date, registry digest, last "
+                                   "search, studies and estimates per analysis) in "
+                                   "versions/VERSION.json. Refuses when the registry does not "
+                                   "validate, a result is stale, the version exists or is not "
+                                   "above the latest, or nothing changed.")
+    data_arg(p)
+    p.add_argument("--root", default=".", help="book root (default: .)")
+    p.add_argument("version", help="MAJOR.MINOR.PATCH, above the latest release")
+    p.add_argument("--note", required=True, help="what this release is")
+    p.add_argument("--date", default=None, metavar="YYYY-MM-DD",
+                   help="release date (default: today)")
+    p.add_argument("--wait", action="store_true",
+                   help="if a run or build is working in this tree, wait for it")
+    p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("toc", help="generate _toc.yml from analyses.yml")
     p.add_argument("--root", default=".")

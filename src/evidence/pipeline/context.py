@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evidence.pipeline.layout import CACHE_ENV
-from evidence.pipeline.trail import dependency_versions, read_digest
+from evidence.pipeline.trail import dependency_versions, read_digest, result_content
 from evidence.registry.rules import USES
-from evidence.registry.store import outcome_query, query_of
+from evidence.registry.store import USE_TABLES, outcome_query, query_of
 from evidence.stats.results import jsonable
 
 if TYPE_CHECKING:
@@ -34,7 +34,12 @@ if TYPE_CHECKING:
     from evidence.book.provenance import RegistryTables
     from evidence.registry import Registry
 
-__all__ = ["AnalysisContext", "open_analysis"]
+__all__ = ["STUDY_TABLES", "AnalysisContext", "open_analysis"]
+
+#: Registry tables whose rows belong to one study (a ``study_id`` column): what
+#: :meth:`AnalysisContext.study_rows` reads.
+STUDY_TABLES: tuple[str, ...] = ("studies", "outcomes", "effects", "transitions", "harms",
+                                 "risk_of_bias", "screening")
 
 
 @dataclass
@@ -95,6 +100,26 @@ class AnalysisContext:
         return self.registry.outcome_table(outcome, arm=arm, arm_role=arm_role,
                                            subgroup=subgroup, use=use)
 
+    def studies_for(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The ``studies.csv`` rows of the studies named in ``rows`` (its ``study_id``
+        column), recorded as exactly that selection: a study added or edited elsewhere in
+        the registry does not re-run the analysis, a change to one of these does."""
+        ids = sorted({str(s) for s in rows["study_id"]}) if "study_id" in rows else []
+        return self.query("studies", study_id=ids)
+
+    def study_rows(self) -> dict[str, pd.DataFrame]:
+        """Every row of every table of :data:`STUDY_TABLES` (both readings where a table
+        has them), each read recorded: what the comparison of the registry with a
+        release reads (:func:`evidence.book.versions.study_digests`)."""
+        return {t: self.query_both(t) if t in USE_TABLES else self.query(t)
+                for t in STUDY_TABLES}
+
+    def registry_digest(self) -> str:
+        """The digest of every registry file (:attr:`Registry.sha256`), recorded as a read
+        of them all: the analysis re-runs when any registry file changes."""
+        self._record({"table": "files", "path": self.data_dir.as_posix(), "pattern": "*.csv"})
+        return self.registry.sha256
+
     def registry_tables(self) -> RegistryTables:
         """Every registry table, both readings of self-contradictions, each read recorded.
 
@@ -110,13 +135,15 @@ class AnalysisContext:
                               sha256=self.registry.sha256)
 
     def result(self, analysis_id: str) -> dict[str, Any]:
-        """Another analysis's result JSON (run it first: ``after:`` in analyses.yml)."""
+        """Another analysis's result JSON (run it first: ``after:`` in analyses.yml),
+        without its trail (:data:`evidence.pipeline.trail.TRAIL_FIELDS`): the read is
+        digested as that content, so this analysis re-runs only when it changes."""
         self._record({"table": "result", "id": analysis_id})
         path = self.results_dir / f"{analysis_id}.json"
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; list {analysis_id!r} under "
                                     "'after:' of this analysis in analyses.yml")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return result_content(json.loads(path.read_text(encoding="utf-8")))
 
     def files(self, path: str, pattern: str = "*") -> list[Path]:
         """Files below ``path`` (relative to the book root) matching ``pattern``,

@@ -23,6 +23,7 @@ __all__ = [
     "NOTEBOOKS_DIR",
     "REPRODUCE_REPORT",
     "RESULTS_DIR",
+    "TIMINGS_FILE",
     "TOC_FILE",
     "VERSIONS_DIR",
     "executed_notebook",
@@ -65,11 +66,13 @@ FAILED_BUILD_LOG = "_build/last-failed-build.log"
 LOCK_FILE = ".evidence-cache/build.lock"
 #: Published releases (committed).
 VERSIONS_DIR = "versions"
+#: Where the time of the last run and build went (for the benchmarks; not an output).
+TIMINGS_FILE = ".evidence-cache/timings.json"
 
 #: The book's sources (``_static``/``_templates`` when present); the build adds the Sphinx
 #: local extensions and the paths that analysis parameters name.
 BOOK_ITEMS = (CONFIG_FILE, "_config.yml", TOC_FILE, "book", NOTEBOOKS_DIR, DATA_DIR,
-              "_static", "_templates")
+              VERSIONS_DIR, "_static", "_templates")
 
 
 def template_file(template: str) -> str:

@@ -11,6 +11,11 @@ when every hash matches and its outputs are intact.  No timestamps are used.
 
 A failed analysis leaves its previous notebook and results in place; its
 executed notebook, with the traceback, goes to ``_build/failed/<id>.ipynb``.
+
+Each analysis runs in a fresh kernel of its own, started ahead while the previous
+notebook runs and stopped behind it (:mod:`evidence.pipeline.kernels`).  The time of
+each run and of its cells goes to ``.evidence-cache/timings.json``
+(:mod:`evidence.pipeline.timings`).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from evidence.pipeline.layout import (
 from evidence.pipeline.trail import library_digest, read_digest
 from evidence.pipeline.trail import sha256 as _sha256
 
-__all__ = ["RunOutcome", "RunReport", "run_analyses", "stamp_key"]
+__all__ = ["RunOutcome", "RunReport", "run_analyses", "stale_analyses", "stamp_key"]
 
 #: How a kernel that failed to start reports it (nbclient's start-up wait): the port race
 #: below, or a start-up that timed out on a loaded machine; no cell has run then.
@@ -71,6 +76,7 @@ class RunOutcome:
     seconds: float = 0.0
     reason: str = ""
     error: str = ""
+    cell_seconds: float = 0.0  # the notebook's cells alone (papermill's durations)
 
 
 @dataclass
@@ -123,6 +129,36 @@ def _stale_reason(config: BookConfig, analysis: Analysis, key: dict[str, str],
     return None
 
 
+def stale_analyses(config: BookConfig, *, data_dir: str | Path = "data",
+                   registry: Any = None) -> dict[str, str]:
+    """Why each analysis that is not current must run again (empty: every result is
+    current), by the same stamps ``evidence run`` uses to skip an analysis.
+
+    Parameters
+    ----------
+    config : BookConfig
+        The validated ``analyses.yml``.
+    data_dir : path
+        The registry directory (relative to the book root, or absolute).
+    registry : Registry, optional
+        The loaded registry (loaded from ``data_dir`` when not given).
+    """
+    from evidence.registry.store import load
+
+    root = config.root
+    data_abs = (root / data_dir).resolve()
+    try:
+        data_rel = data_abs.relative_to(root).as_posix()
+    except ValueError:
+        data_rel = str(data_abs)
+    if registry is None:
+        registry = load(data_abs, cache_dir=root / CACHE_DIR)
+    lib = library_digest()
+    reasons = {a.id: _stale_reason(config, a, stamp_key(config, a, lib), Path(data_rel),
+                                   registry) for a in config.analyses}
+    return {aid: reason for aid, reason in reasons.items() if reason is not None}
+
+
 def _finish_notebook(path: Path, analysis: Analysis, root: Path) -> None:
     """Title, download links, hidden parameters cell, no volatile metadata."""
     import nbformat
@@ -161,9 +197,11 @@ def _finish_notebook(path: Path, analysis: Analysis, root: Path) -> None:
     nbformat.write(nb, path)
 
 
-def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> RunOutcome:
-    """Run one analysis (in a worker process); never raises."""
-    import papermill
+def _execute(root: str, analysis: Analysis, template: str, data_dir: str,
+             ahead: bool = False) -> RunOutcome:
+    """Run one analysis (in a worker process); never raises.  With ``ahead`` the kernel of
+    the next analysis is started while this one runs."""
+    from evidence.pipeline.kernels import execute as execute_notebook
 
     start = time.perf_counter()
     rootp = Path(root)
@@ -179,39 +217,31 @@ def _execute(root: str, analysis: Analysis, template: str, data_dir: str) -> Run
     params = {**analysis.parameters, "analysis_id": analysis.id,
               "data_dir": data_dir, "results_dir": RESULTS_DIR}
 
-    def execute() -> None:
-        # the kernel inherits this process's environment: point it at the registry the
-        # runner has validated (evidence.pipeline.context.open_analysis reads it from there)
-        before = os.environ.get(CACHE_ENV)
-        os.environ[CACHE_ENV] = str(rootp / CACHE_DIR)
-        try:
-            papermill.execute_notebook(
-                template, str(tmp), parameters=params, kernel_name="python3", cwd=root,
-                progress_bar=False, log_output=False, report_mode=False,
-                # the kernel's own start-up/shut-down log lines are noise for readers
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
-        finally:
-            if before is None:
-                os.environ.pop(CACHE_ENV, None)
-            else:
-                os.environ[CACHE_ENV] = before
+    def execute() -> Any:
+        # point the kernel at the registry the runner has validated
+        # (evidence.pipeline.context.open_analysis reads it from there)
+        return execute_notebook(template, str(tmp), params, cwd=root, ahead=ahead,
+                                env={CACHE_ENV: str(rootp / CACHE_DIR)})
 
     try:
         try:
-            execute()
+            nb = execute()
         except RuntimeError as exc:
             # jupyter_client picks free ports before the kernel binds them, so kernels
             # started at the same moment can collide (jupyter/jupyter_client#154); such a
             # start failure happens before any cell ran, so one retry is safe
             if not any(m in str(exc) for m in _KERNEL_START_FAILURES):
                 raise
-            execute()
+            nb = execute()
+        cells = sum(float(c.metadata.get("papermill", {}).get("duration") or 0.0)
+                    for c in nb.cells)
         if not results[0].is_file():
             raise RuntimeError(f"the notebook did not write results/{analysis.id}.json "
                                "(a template must end with ctx.save(...))")
         _finish_notebook(tmp, analysis, rootp)
         os.replace(tmp, out)
-        return RunOutcome(analysis.id, "executed", time.perf_counter() - start)
+        return RunOutcome(analysis.id, "executed", time.perf_counter() - start,
+                          cell_seconds=cells)
     except Exception as exc:
         for p in results:
             p.unlink(missing_ok=True)
@@ -280,8 +310,10 @@ def run_analyses(config: BookConfig, *, data_dir: str | Path = "data",
     """
     from tqdm import tqdm
 
+    from evidence.pipeline import kernels, timings
     from evidence.registry.store import load
 
+    started = time.perf_counter()
     root = config.root
     data_abs = (root / data_dir).resolve()  # an absolute data_dir stays as it is
     try:
@@ -344,11 +376,13 @@ def run_analyses(config: BookConfig, *, data_dir: str | Path = "data",
                     graph.done(aid)
                     continue
                 template = str(config.template_path(a.template))
+                # more analyses may follow this one: start their kernel while it runs
+                ahead = total - len(report.outcomes) - len(running) > 1
                 if pool is None:
-                    finish(a, key, reason, _execute(str(root), a, template, data_rel))
+                    finish(a, key, reason, _execute(str(root), a, template, data_rel, ahead))
                 else:
-                    running[pool.submit(_execute, str(root), a, template, data_rel)] = (
-                        a, key, reason)
+                    running[pool.submit(_execute, str(root), a, template, data_rel,
+                                        ahead)] = (a, key, reason)
             if running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in sorted(done, key=lambda f: order[running[f][0].id]):
@@ -358,5 +392,10 @@ def run_analyses(config: BookConfig, *, data_dir: str | Path = "data",
         bar.close()
         if pool is not None:
             pool.shutdown()
+        kernels.close_all()
     report.outcomes.sort(key=lambda o: order[o.analysis_id])
+    timings.record(root, "run", {
+        "jobs": jobs, "seconds": time.perf_counter() - started,
+        "analyses": {o.analysis_id: {"status": o.status, "seconds": o.seconds,
+                                     "cell_seconds": o.cell_seconds} for o in report.outcomes}})
     return report

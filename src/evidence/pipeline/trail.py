@@ -23,8 +23,8 @@ from evidence.registry.store import TABLES
 if TYPE_CHECKING:
     from evidence.registry import Registry
 
-__all__ = ["DEFAULT_PACKAGES", "QUERY_TABLES", "dependency_versions", "library_digest",
-           "read_digest", "sha256"]
+__all__ = ["DEFAULT_PACKAGES", "QUERY_TABLES", "TRAIL_FIELDS", "dependency_versions",
+           "library_digest", "read_digest", "result_content", "sha256"]
 
 #: Distributions whose versions the Reproducibility chapter lists (pip names).
 DEFAULT_PACKAGES: tuple[str, ...] = (
@@ -33,6 +33,11 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
 )
 #: What a recorded query may read: a registry table, another result, files, versions.
 QUERY_TABLES: tuple[str, ...] = (*TABLES, "result", "files", "environment")
+#: Fields of a result that record how it was made (the queries it read and their digest)
+#: rather than what it found: another analysis reading the result does not see them, so
+#: a change in them alone (say, a study added that this analysis reads but does not
+#: pool) does not re-run the analyses that read it.
+TRAIL_FIELDS: tuple[str, ...] = ("inputs", "data_sha256")
 
 
 def sha256(data: bytes) -> str:
@@ -40,23 +45,34 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def result_content(result: dict[str, Any]) -> dict[str, Any]:
+    """A result as other analyses read it: without its :data:`TRAIL_FIELDS`."""
+    return {k: v for k, v in result.items() if k not in TRAIL_FIELDS}
+
+
 def read_digest(registry: Registry, query: dict[str, Any], root: str | Path = ".") -> str:
-    """SHA-256 of exactly the rows (or result file, files, versions) a recorded query reads.
+    """SHA-256 of exactly the rows (or result, files, versions) a recorded query reads.
 
     For registry tables the rows of the joined studies count too, so that a changed
-    label re-runs the analyses showing it.
+    label re-runs the analyses showing it.  For another analysis's result it is the
+    digest of its content (:func:`result_content`: what
+    :meth:`evidence.pipeline.context.AnalysisContext.result` returns), so a reader
+    re-runs when, and only when, what it was given has changed.
 
     Raises
     ------
     ValueError
-        A query of an unknown kind.
+        A query of an unknown kind, or a result file that is not JSON.
     """
     table = query.get("table")
     if table not in QUERY_TABLES:
         raise ValueError(f"unknown table {table!r} in query; allowed: {QUERY_TABLES}")
     if table == "result":
         path = Path(root) / result_json(query["id"])
-        return sha256(path.read_bytes()) if path.is_file() else "missing"
+        if not path.is_file():
+            return "missing"
+        content = result_content(json.loads(path.read_text(encoding="utf-8")))
+        return sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode())
     if table == "files":
         h = hashlib.sha256()
         base = Path(root) / query["path"]

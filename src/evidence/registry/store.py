@@ -210,9 +210,10 @@ class Registry:
     def rows(self, query: dict[str, Any]) -> pd.DataFrame:
         """Rows of a registry table matching a query made by :func:`query_of`.
 
-        Each filter keeps the rows whose column equals the value (``None`` keeps all;
-        values are compared as text); for ``outcomes``, ``effects`` and ``transitions``
-        only the rows of the query's ``use`` are kept.
+        Each filter keeps the rows whose column equals the value (``None`` keeps all; a
+        list keeps the rows whose column equals any of its values; values are compared
+        as text); for ``outcomes``, ``effects`` and ``transitions`` only the rows of the
+        query's ``use`` are kept.
 
         Raises
         ------
@@ -230,7 +231,11 @@ class Registry:
                 continue
             if col not in frame.columns:
                 raise KeyError(f"{table}.csv has no column {col!r}")
-            frame = frame[frame[col].fillna("").astype(str) == str(value)]
+            cells = frame[col].fillna("").astype(str)
+            if isinstance(value, list):
+                frame = frame[cells.isin([str(v) for v in value])]
+            else:
+                frame = frame[cells == str(value)]
         if table in USE_TABLES and "use" in frame.columns:
             use = query.get("use", "primary")
             frame = frame[frame["use"].fillna("").replace("", "primary") == use]
@@ -326,7 +331,8 @@ def query_of(table: str, use: str = "primary", **filters: Any) -> dict[str, Any]
     use : {"primary", "alternative"}
         For the tables with a ``use`` column.
     **filters
-        Column equals value (``None``: any value).
+        Column equals value (``None``: any value; a list or tuple: any of its values,
+        recorded sorted and without repeats, so the same selection is the same query).
 
     Raises
     ------
@@ -335,8 +341,9 @@ def query_of(table: str, use: str = "primary", **filters: Any) -> dict[str, Any]
     """
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}; allowed: {', '.join(TABLES)}")
-    query: dict[str, Any] = {"table": table,
-                             "filters": {k: v for k, v in sorted(filters.items())}}
+    query: dict[str, Any] = {"table": table, "filters": {
+        k: sorted({str(x) for x in v}) if isinstance(v, (list, tuple, set, frozenset)) else v
+        for k, v in sorted(filters.items())}}
     if table in USE_TABLES:
         if use not in USES:
             raise ValueError(f"use must be one of {', '.join(USES)}, got {use!r}")

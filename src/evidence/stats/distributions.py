@@ -1,10 +1,14 @@
-"""Tail probabilities, quantiles, exact tests and binomial intervals from :mod:`scipy.special`.
+"""Tail probabilities, quantiles, exact tests and binomial intervals.
 
 The routines :mod:`scipy.stats` and statsmodels call, without importing them: importing
 :mod:`scipy.stats` takes 1-3 s, more than every computation of a chapter put together,
 and statsmodels more again. Each function here is the same special function (or R's
 algorithm), so the results are those of ``scipy.stats``/statsmodels and R to the last
-few units in the last place; ``tests/test_distributions.py`` checks that.
+few units in the last place; ``tests/test_distributions.py`` checks that.  The normal,
+chi-square, t and F functions, which every pooling needs, are computed without scipy
+(:mod:`evidence.stats._special`; importing :mod:`scipy.special` alone would cost more
+than an ``evidence pool`` run); the exact tests and binomial intervals use
+:mod:`scipy.special`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ __all__ = [
 
 def norm_quantile_upper(alpha: float) -> float:
     """Upper ``alpha`` quantile of the standard normal (R's ``qnorm(alpha, lower = FALSE)``)."""
-    from scipy.special import ndtri
+    from evidence.stats._special import ndtri
 
     return float(-ndtri(alpha))
 
@@ -42,44 +46,44 @@ def norm_quantile_upper(alpha: float) -> float:
 def t_quantile_upper(alpha: float, df: float) -> float:
     """Upper ``alpha`` quantile of Student's t with ``df`` degrees of freedom."""
     # scipy.stats.t.isf(a, df) is -stdtrit(df, a)
-    from scipy.special import stdtrit
+    from evidence.stats._special import t_quantile
 
-    return float(-stdtrit(df, alpha))
+    return float(-t_quantile(float(df), float(alpha)))
 
 
 def p_norm2(z: Any) -> np.ndarray:
     """Two-sided normal p-values of the statistics ``z``."""
-    from scipy.special import ndtr
+    from evidence.stats._special import ndtr
 
-    return 2.0 * ndtr(-np.abs(np.asarray(z, dtype=float)))
+    return 2.0 * np.asarray(ndtr(-np.abs(np.asarray(z, dtype=float))), dtype=float)
 
 
 def p_t2(t: Any, df: float) -> np.ndarray:
     """Two-sided p-values of ``t`` statistics with ``df`` degrees of freedom."""
-    from scipy.special import stdtr
+    from evidence.stats._special import t_cdf
 
-    return 2.0 * stdtr(df, -np.abs(np.asarray(t, dtype=float)))
+    return 2.0 * np.asarray(t_cdf(df, -np.abs(np.asarray(t, dtype=float))), dtype=float)
 
 
 def p_chisq(q: float, df: float) -> float:
     """Upper tail probability of a chi-square statistic ``q`` on ``df`` degrees of freedom."""
-    from scipy.special import chdtrc
+    from evidence.stats._special import chi2_sf
 
-    return float(chdtrc(df, q))
+    return float(chi2_sf(df, q))
 
 
 def p_f(f: float, df1: float, df2: float) -> float:
     """Upper tail probability of an F statistic on ``df1`` and ``df2`` degrees of freedom."""
-    from scipy.special import fdtrc
+    from evidence.stats._special import f_sf
 
-    return float(fdtrc(df1, df2, f))
+    return float(f_sf(df1, df2, f))
 
 
 def chisq_quantile(prob: float, df: float, upper: bool) -> float:
     """Chi-square quantile: of the upper tail (``upper=True``) or the lower tail."""
-    from scipy.special import chdtri, gammaincinv
+    from evidence.stats._special import chi2_quantile
 
-    return float(chdtri(df, prob) if upper else 2.0 * gammaincinv(df / 2.0, prob))
+    return chi2_quantile(float(prob), float(df), upper=upper)
 
 
 # --------------------------------------------------------------------------- tests

@@ -331,7 +331,7 @@ def log_hr_from_p(estimate: Any, p_value: Any) -> tuple[np.ndarray, np.ndarray]:
     (numpy.ndarray, numpy.ndarray)
         ``yi`` and ``vi``.
     """
-    from scipy.special import ndtri
+    from evidence.stats._special import ndtri
 
     hr = _positive("estimate", estimate)
     p = np.atleast_1d(np.asarray(p_value, dtype=float))

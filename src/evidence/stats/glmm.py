@@ -415,16 +415,16 @@ def _saturated_glm(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def _binom_logpmf(x: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     """``dbinom(x, n, p, log = TRUE)`` (as SciPy's ``binom.logpmf``)."""
-    from scipy.special import gammaln, xlog1py, xlogy
+    from evidence.stats._special import gammaln, xlog1py, xlogy
 
     return (gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1) + xlogy(x, p)
             + xlog1py(n - x, -p))
 
 
 def _chisq_sf(q: float, df: int) -> float:
-    from scipy.special import chdtrc
+    from evidence.stats._special import chi2_sf
 
-    return float(chdtrc(df, q))
+    return float(chi2_sf(df, q))
 
 
 def _heterogeneity(x: np.ndarray, n: np.ndarray) -> GlmmHeterogeneity:
@@ -524,8 +524,7 @@ def rma_glmm(xi: Any, ni: Any, *, study_ids: Sequence[Any] | None = None,
         No finite maximum likelihood estimate (e.g. all studies with 0 events, or all
         with only events; metafor: "Cannot fit ML model") or the optimiser failed.
     """
-    from scipy.special import ndtr, ndtri
-
+    from evidence.stats._special import ndtr, ndtri
     from evidence.stats.transforms import back_transform_name
 
     x, n = check_count_pairs(xi, ni)
