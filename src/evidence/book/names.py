@@ -95,6 +95,7 @@ LEVEL_NAMES: dict[str, str] = {
     "non_visceral": "non-visceral", "second_or_later": "second or later",
     "trastuzumab_chemo": "trastuzumab + chemotherapy",
     "lapatinib_chemo": "lapatinib + chemotherapy",
+    "trastuzumab_pertuzumab": "trastuzumab + pertuzumab",
 }
 #: Levels whose words depend on their key.
 _KEY_LEVEL_NAMES: dict[tuple[str, str], str] = {
