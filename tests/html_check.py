@@ -5,7 +5,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 #: Tags a rendered registry table may contain; anything else came from the registry.
-ALLOWED_TAGS = {"div", "table", "caption", "thead", "tbody", "tr", "th", "td", "a"}
+ALLOWED_TAGS = {"div", "table", "caption", "thead", "tbody", "tr", "th", "td", "a", "details",
+                "summary"}
 #: A label that must never run.
 SCRIPT = '<script>alert("x")</script>'
 

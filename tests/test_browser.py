@@ -386,3 +386,35 @@ def test_appraisal_and_bottom_line_pages_render(browser: Any, book: Book) -> Non
     finally:
         context.close()
     assert not problems + log.errors, "\n".join(problems + log.errors)
+
+
+#: The smallest share of its natural size a figure may be shown at: its 9-point text is
+#: 12.5 px at 100 dpi, so 0.72 keeps it at 9 CSS px (the evidence.js rule).
+_LEGIBLE_SCALE = 0.72
+_FIGURE_SCALES_JS = ("Array.from(document.querySelectorAll(\"main img[src*='_images/']\"))"
+                     ".filter(i => i.naturalWidth > 0).map(i => [i.getAttribute('src'), "
+                     "i.getBoundingClientRect().width / i.naturalWidth])")
+
+
+def test_no_page_scrolls_sideways_and_figure_text_stays_legible(browser: Any,
+                                                                book: Book) -> None:
+    """Every page at 1280 px and at a 390 px phone: the page never scrolls horizontally
+    (wide tables and figures scroll inside their own box), and on the phone no figure is
+    shown so small that its text falls below 9 CSS px."""
+    context, page, log = _context(browser, book)
+    problems: list[str] = []
+    try:
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 844})
+            for rel in book.pages:
+                page.goto(book.url(rel), wait_until="load")
+                wide = page.evaluate(_OVERFLOW_JS)
+                if wide:
+                    problems.append(f"{rel} at {width} px overflows horizontally: {wide}")
+                for src, scale in page.evaluate(_FIGURE_SCALES_JS) if width == 390 else []:
+                    if scale < _LEGIBLE_SCALE - 0.005:
+                        problems.append(f"{rel} at {width} px: {src} shown at {scale:.0%} of "
+                                        "its size (text below 9 px)")
+    finally:
+        context.close()
+    assert not problems + log.errors, "\n".join(problems + log.errors)

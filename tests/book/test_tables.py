@@ -86,3 +86,13 @@ def test_as_markdown():
 # --------------------------------------------------------------------------- software
 
 
+
+
+def test_a_long_table_is_collapsed_behind_a_summary_that_counts_its_rows() -> None:
+    frame = pd.DataFrame({"Study": [f"<S{i}>" for i in range(20)], "n": range(20)})
+    closed = html_table(frame, collapse_after=15, caption="Counts & sources")
+    assert closed.startswith('<details class="evidence-collapse">')
+    assert "<summary>Counts &amp; sources: show the table (20 rows)</summary>" in closed
+    assert closed.endswith("</details>") and "&lt;S19&gt;" in closed
+    assert "<details" not in html_table(frame.head(15), collapse_after=15)
+    assert "<details" not in html_table(frame)  # only when asked

@@ -115,7 +115,8 @@ def _min_widths(frame: pd.DataFrame, columns: Sequence[str], threshold: int) -> 
 def html_table(frame: pd.DataFrame, *, links: Mapping[str, Callable[[Any], str | None]]
                | None = None, group_by: str | None = None,
                group_labels: Mapping[str, str] | None = None, caption: str = "",
-               table_class: str = "dataframe evidence-table", wide_after: int = 60) -> str:
+               table_class: str = "dataframe evidence-table", wide_after: int = 60,
+               collapse_after: int | None = None) -> str:
     """An HTML table in which every header and cell is HTML-escaped text.
 
     Parameters
@@ -140,11 +141,15 @@ def html_table(frame: pd.DataFrame, *, links: Mapping[str, Callable[[Any], str |
         Columns holding a value longer than this many characters get a minimum
         width (16 to 40 em, by their longest value), so that long quotes stay
         readable; the table then scrolls sideways instead of squeezing them.
+    collapse_after : int, optional
+        A table of more rows than this is shown closed, behind a ``<details>`` whose
+        summary gives its number of rows (and the caption); a reader opens it.
 
     Returns
     -------
     str
-        ``<div class="evidence-table-wrap"><table>...</table></div>``.
+        ``<div class="evidence-table-wrap"><table>...</table></div>``, inside
+        ``<details class="evidence-collapse">`` when collapsed.
 
     Raises
     ------
@@ -193,6 +198,11 @@ def html_table(frame: pd.DataFrame, *, links: Mapping[str, Callable[[Any], str |
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody>")
     out.append("</table></div>")
+    if collapse_after is not None and len(frame) > collapse_after:
+        what = f"{caption}: " if caption else ""
+        out = ['<details class="evidence-collapse">',
+               f"<summary>{_cell(what)}show the table ({len(frame)} rows)</summary>",
+               *out, "</details>"]
     return "\n".join(out)
 
 
