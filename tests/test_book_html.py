@@ -85,3 +85,38 @@ def test_no_page_shows_nan_float_noise_negative_percentages_or_raw_outputs(
         if "output text_plain" in main:
             problems.append(f"{name}: a code cell's plain-text output is shown to readers")
     assert not problems, "\n".join(problems)
+
+
+def test_references_list_every_registry_study_and_tables_link_their_codes(
+        real_book: RealBook) -> None:
+    """The references of the included studies hold every row of the copy's studies.csv
+    (its citation escaped, its DOI a link); the estimator panels and the robustness page
+    link each model and measure code to its glossary entry."""
+    import csv
+    import html
+    import re
+
+    from evidence.book.provenance import doi_url
+
+    book = real_book.root / "_build" / "html" / "book"
+    main, _ = _reader_text(book / "analyses" / "study_references.html")
+    with (real_book.root / "data" / "studies.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        entry = re.search(rf'<li id="ref-{row["study_id"]}">(.*?)</li>', main, flags=re.S)
+        assert entry is not None, f"{row['study_id']} missing from the references"
+        assert html.escape(row["citation"], quote=True) in entry.group(1), row["study_id"]
+        if row["doi"]:
+            assert f'href="{html.escape(doi_url(row["doi"]), quote=True)}"' in entry.group(1)
+    assert main.count("<li id=\"ref-") == len(rows)
+    refs_page, _ = _reader_text(book / "references.html")
+    assert "analyses/study_references.html" in refs_page
+    glossary = (book / "glossary.html").read_text(encoding="utf-8")
+    for page in ("orr", "robustness", "pfs_hazard_ratios"):
+        main, text = _reader_text(book / "analyses" / f"{page}.html")
+        assert "Abbreviations (each linked to the glossary)" in text, page
+        anchors = re.findall(r'href="\.\./glossary\.html#(term-[^"]+)"', main)
+        assert {"term-REML", "term-DL", "term-FE"} <= set(anchors), page
+        assert all(f'id="{a}"' in glossary for a in anchors), page
+    orr, orr_text = _reader_text(book / "analyses" / "orr.html")
+    assert "Raw proportion (PR)" in orr_text and "term-Raw-proportion" in orr

@@ -89,9 +89,12 @@ def test_tables() -> None:
     # the logit (PLO) and arcsine (PAS/PFT) intervals stay inside 0%-100% and carry no note
     cut = panel["Note"] == "interval truncated to 0%–100% for display"
     assert (panel.loc[~cut, "Note"] == "").all()
-    assert set(panel.loc[cut, "Measure"]) == {"PR"} and cut.sum() == 6
+    assert set(panel.loc[cut, "Measure"]) == {"Raw proportion (PR)"} and cut.sum() == 6
+    # every measure reads with its name, never as a bare code ("PR" is also partial response)
+    assert set(panel["Measure"]) == {"Logit (PLO)", "Freeman–Tukey (PFT)", "Arcsine (PAS)",
+                                     "Raw proportion (PR)"}
     assert not panel["Pooled (95% CI)"].str.contains("−|-").any()
-    hk = panel[(panel["Measure"] == "PLO") & (panel["Method"] == "REML")
+    hk = panel[(panel["Measure"] == "Logit (PLO)") & (panel["Method"] == "REML")
                & (panel["Interval"] == "Hartung–Knapp")]
     assert hk["Pooled (95% CI)"].iloc[0].startswith("12.8%")
     # the book's panel adds the GLMM under both intervals and marks the primary analysis;
@@ -323,11 +326,12 @@ def test_subgroup_sections_one_per_column_with_their_studies() -> None:
 def test_key_panel_keeps_the_primary_the_key_rows_and_bayes_in_order() -> None:
     res = pool_table(table([0, 1, 1, 1, 4], [7, 14, 11, 20, 8]), method="GLMM", test="t")
     full = pooled.estimator_panel_table(res, bayes_rows=pd.DataFrame([{
-        "Measure": "PLO", "Method": "Bayes, τ ~ half-normal(0.5)", "Interval": "95% credible",
+        "Measure": "Logit (PLO)", "Method": "Bayes, τ ~ half-normal(0.5)",
+        "Interval": "95% credible",
         "Pooled (95% CI)": "x", "95% PI": "y", "τ²": "z", "I²": "—", "Note": ""}]))
     key = pooled.key_panel(full)
     assert list(zip(key["Method"], key["Interval"], strict=True)) == [
         ("GLMM (primary)", "t (k − 1 df)"), ("GLMM", "z"), ("REML", "Hartung–Knapp ad hoc"),
         ("REML", "Hartung–Knapp"), ("REML", "z"), ("DL", "z"), ("FE", "z"),
         ("Bayes, τ ~ half-normal(0.5)", "95% credible")]
-    assert set(key["Measure"]) == {"PLO"} and len(full) == 4 * 9 + 2 + 1
+    assert set(key["Measure"]) == {"Logit (PLO)"} and len(full) == 4 * 9 + 2 + 1

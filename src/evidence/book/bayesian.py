@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from evidence.book.names import MEASURE_LABELS
 from evidence.book.text import escape_markdown, fmt_ci, fmt_num, fmt_pct, join_names
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def bayes_panel_rows(bayes: BayesSensitivity | None) -> pd.DataFrame:
     for i, fit in enumerate(bayes.fits if bayes is not None else ()):
         p, new = fit.proportion, fit.proportion_new
         rows.append({
-            "Measure": "PLO", "Method": bayes.label(i), "Interval": "95% credible",
+            "Measure": MEASURE_LABELS["PLO"], "Method": bayes.label(i), "Interval": "95% credible",
             "Pooled (95% CI)": f"{fmt_pct(p.median)} ({fmt_ci(p.central_lower, p.central_upper)})",
             "95% PI": fmt_ci(new.central_lower, new.central_upper) if fit.k >= 3 else "—",
             "τ²": fmt_num(fit.tau.median ** 2, 3), "I²": "—", "Note": " ".join(fit.notes),

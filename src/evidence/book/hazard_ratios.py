@@ -33,6 +33,7 @@ __all__ = [
     "hazard_ratio_effects",
     "hazard_ratio_notes",
     "hazard_ratio_panel",
+    "hazard_ratio_panel_abbreviations",
     "hazard_ratio_study_ci",
     "hazard_ratio_table",
     "pool_hazard_ratios",
@@ -190,6 +191,14 @@ def hazard_ratio_panel(es: EffectSizes, primary: tuple[str, str] = ("REML", "adh
                                 if shows_prediction(fit.k, method) else "—"),
                      "τ²": fmt_num(fit.tau2, 3), "Note": ""})
     return pd.DataFrame(rows)
+
+
+def hazard_ratio_panel_abbreviations() -> str:
+    """The abbreviation note under :func:`hazard_ratio_panel`: the model and interval
+    codes of :data:`HR_PANEL`, each linked to the glossary (MyST Markdown)."""
+    from evidence.book.names import abbreviations_note
+
+    return abbreviations_note([m for m, _ in HR_PANEL], tests=[t for _, t in HR_PANEL])
 
 
 def hazard_ratio_study_ci(table: pd.DataFrame, es: EffectSizes,

@@ -7,20 +7,24 @@ same in every chapter, table and figure. A code without an entry reads as itself
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 __all__ = [
+    "ABBREVIATION_TERMS",
     "ADJUSTMENT_NAMES",
     "ARM_NAMES",
     "CATEGORY_NAMES",
     "LEVEL_NAMES",
+    "MEASURE_LABELS",
     "MEASURE_NAMES",
     "METHOD_NAMES",
+    "METHOD_SHORT",
     "OUTCOME_PHRASES",
     "STUDY_COLUMN_NAMES",
     "SUBGROUP_NAMES",
     "TEST_NAMES",
     "TEST_SHORT",
+    "abbreviations_note",
     "level_name",
     "name",
     "outcome_short",
@@ -38,6 +42,12 @@ METHOD_NAMES: dict[str, str] = {
     "SJ": "random-effects model, Sidik-Jonkman τ²",
     "GLMM": "binomial-normal random-effects model (GLMM, exact binomial likelihood)",
 }
+#: Models in a few words, for the abbreviation note under a table of method codes.
+METHOD_SHORT: dict[str, str] = {
+    "FE": "common-effect model", "DL": "DerSimonian–Laird", "REML": "restricted maximum "
+    "likelihood", "PM": "Paule–Mandel", "ML": "maximum likelihood", "HE": "Hedges",
+    "SJ": "Sidik–Jonkman", "GLMM": "binomial-normal generalised linear mixed model",
+}
 #: Intervals and tests, by metafor's ``test`` code (long form for prose, short for tables).
 TEST_NAMES: dict[str, str] = {
     "z": "normal (z) interval",
@@ -52,6 +62,19 @@ MEASURE_NAMES: dict[str, str] = {
     "PLO": "logit", "PFT": "Freeman-Tukey double arcsine", "PAS": "arcsine",
     "PR": "raw proportion", "RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference",
     "HR": "hazard ratio",
+}
+#: Measures of a single proportion as a table cell shows them: the reader's name with
+#: metafor's code, so that "PR" (the raw proportion) never reads as partial response.
+MEASURE_LABELS: dict[str, str] = {
+    "PLO": "Logit (PLO)", "PFT": "Freeman–Tukey (PFT)", "PAS": "Arcsine (PAS)",
+    "PR": "Raw proportion (PR)",
+}
+#: The glossary term (``book/glossary.md``) of each code a table shows, where the term is
+#: not the code itself: "PR" in the glossary is partial response first, so the raw
+#: proportion links to its own entry.
+ABBREVIATION_TERMS: dict[str, str] = {
+    "PR": "Raw proportion", "z": "Wald-type interval", "t": "t interval",
+    "knha": "Hartung–Knapp", "adhoc": "Hartung–Knapp",
 }
 #: HER2 categories of ``transitions.csv``.
 CATEGORY_NAMES: dict[str, str] = {"zero": "HER2-zero", "low": "HER2-low",
@@ -134,6 +157,49 @@ ADJUSTMENT_NAMES: dict[str, str] = {"no": "unadjusted (univariable)",
 def name(value: str, names: Mapping[str, str]) -> str:
     """The reader's name of a code: its entry in ``names``, else the code with spaces."""
     return names.get(value, value.replace("_", " "))
+
+
+def _term(code: str, text: str | None = None) -> str:
+    target = ABBREVIATION_TERMS.get(code, code)
+    shown = text or code
+    return f"{{term}}`{shown}`" if shown == target else f"{{term}}`{shown} <{target}>`"
+
+
+def abbreviations_note(methods: Sequence[str], *, measures: Sequence[str] = (),
+                       tests: Sequence[str] = ()) -> str:
+    """The note under a table of model codes: each code linked to its glossary entry.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        metafor ``method`` codes the table shows (``FE``, ``DL``, ``REML``, ...).
+    measures : sequence of str
+        ``measure`` codes of single proportions it shows (``PLO``, ``PR``, ...).
+    tests : sequence of str
+        ``test`` codes of its intervals (``z``, ``t``, ``knha``, ``adhoc``).
+
+    Returns
+    -------
+    str
+        MyST Markdown with ``{term}`` roles (glue it as ``{glue:md}`key:myst```); only
+        this module's fixed vocabulary goes into it, never registry text.
+
+    Raises
+    ------
+    KeyError
+        A code without an entry in :data:`METHOD_SHORT`, :data:`MEASURE_LABELS` or
+        :data:`TEST_SHORT`.
+    """
+    parts = [f"{_term(m)}, {METHOD_SHORT[m]}" for m in dict.fromkeys(methods)]
+    if measures:
+        parts.append("measures " + ", ".join(_term(m, MEASURE_LABELS[m])
+                                             for m in dict.fromkeys(measures)))
+    if tests:
+        shown = {TEST_SHORT[t]: t for t in tests}
+        parts.append("intervals " + ", ".join(_term(t, text) for text, t in shown.items()))
+    parts.append("{term}`PI`, prediction interval; {term}`τ²` and {term}`I²`, "
+                 "heterogeneity")
+    return "Abbreviations (each linked to the glossary): " + "; ".join(parts) + "."
 
 
 def level_name(key: str, level: str) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from evidence.book.names import METHOD_NAMES, TEST_NAMES
+from evidence.book.names import MEASURE_LABELS, METHOD_NAMES, TEST_NAMES
 from evidence.book.tables import summary_frame
 from evidence.book.text import (
     escape_markdown,
@@ -56,6 +56,7 @@ __all__ = [
     "key_panel",
     "loo_table",
     "no_influence_analysis",
+    "panel_abbreviations",
     "panel_table",
     "pool_table",
     "study_table",
@@ -494,7 +495,7 @@ def key_panel(table: pd.DataFrame) -> pd.DataFrame:
     method = table["Method"].str.replace(" (primary)", "", regex=False)
     is_key = np.array([(m, i) in KEY_PANEL_ROWS
                        for m, i in zip(method, table["Interval"], strict=True)], dtype=bool)
-    keep = (table["Measure"] == "PLO").to_numpy() & is_key
+    keep = (table["Measure"] == MEASURE_LABELS["PLO"]).to_numpy() & is_key
     keep |= (table["Method"].str.endswith("(primary)")
              | table["Method"].str.startswith("Bayes")).to_numpy()
     order = {key: n for n, key in enumerate(KEY_PANEL_ROWS)}
@@ -504,10 +505,21 @@ def key_panel(table: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_rank").reset_index(drop=True)
 
 
+def panel_abbreviations() -> str:
+    """The abbreviation note under an estimator panel (:func:`panel_table`): every model,
+    measure and interval code it can show, each linked to the glossary
+    (:func:`evidence.book.names.abbreviations_note`; MyST Markdown)."""
+    from evidence.book.names import abbreviations_note
+    from evidence.stats.vocabulary import METHODS, PROPORTION_MEASURES, TESTS
+
+    return abbreviations_note(METHODS, measures=PROPORTION_MEASURES, tests=TESTS)
+
+
 def panel_table(panel: pd.DataFrame, primary: tuple[str, str, str] | None = None
                 ) -> pd.DataFrame:
     """Display version of :func:`evidence.stats.sensitivity.estimator_panel`; the row
-    equal to ``primary`` (measure, method, test) is marked "(primary)"."""
+    equal to ``primary`` (measure, method, test) is marked "(primary)"; the measure reads
+    as :data:`evidence.book.names.MEASURE_LABELS` gives it ("Raw proportion (PR)")."""
     import pandas as pd
 
     from evidence.book.names import TEST_SHORT
@@ -522,7 +534,7 @@ def panel_table(panel: pd.DataFrame, primary: tuple[str, str, str] | None = None
         shows_pi = ok and r["k"] >= 3
         cut = ok and (ci_cut or (shows_pi and pi_cut))
         rows.append({
-            "Measure": r["measure"],
+            "Measure": MEASURE_LABELS.get(r["measure"], r["measure"]),
             "Method": r["method"] + (" (primary)" if is_primary else ""),
             "Interval": TEST_SHORT.get(r["test"], r["test"]),
             "Pooled (95% CI)": (f"{fmt_pct(r['proportion'])} ({ci})" if ok else "—"),
