@@ -111,3 +111,31 @@ def test_every_subgroup_column_and_level_of_the_registry_reads_as_words() -> Non
                 slugs.append(f"{column}={value!r} shows as {shown!r}")
     assert not slugs, slugs
     assert names.level_name("", "trastuzumab_pertuzumab") == "trastuzumab + pertuzumab"
+
+
+def test_every_registry_outcome_and_subgroup_reads_as_words() -> None:
+    """Every outcome of outcome_types.csv has a reader's phrase, and every registry
+    subgroup key a name, so no slug ('ctc clearance', 'hormone_receptor=positive')
+    reaches a sentence or a table."""
+    with (REPO / "data" / "outcome_types.csv").open(encoding="utf-8", newline="") as f:
+        outcomes = [r["outcome"] for r in csv.DictReader(f)]
+    assert sorted(set(outcomes) - set(names.OUTCOME_PHRASES)) == []
+    keys = set()
+    for table in ("outcomes.csv", "transitions.csv"):
+        with (REPO / "data" / table).open(encoding="utf-8", newline="") as f:
+            for r in csv.DictReader(f):
+                keys |= {p.partition("=")[0] for p in (r.get("subgroup") or "").split(";") if p}
+    assert sorted(keys - set(names.SUBGROUP_NAMES)) == []
+    assert names.subgroup_phrase("hormone_receptor=positive") == "hormone receptor-positive"
+    assert names.subgroup_phrase("metastasis_count=one") == "number of metastases: one"
+    assert names.subgroup_phrase("") == "whole population"
+    both = names.subgroup_phrase("hormone_receptor=negative;metastatic_site=non_visceral")
+    assert both == "hormone receptor-negative; metastatic site: non-visceral"
+
+
+def test_bayesian_notes_in_readers_words() -> None:
+    from evidence.book.bayesian import reader_notes
+
+    notes = ["the posterior density of proportion_new is not unimodal on its reporting "
+             "scale; its shortest interval is not reported", "tau hit the grid's end"]
+    assert reader_notes(notes) == "τ hit the grid's end"

@@ -257,7 +257,7 @@ def test_unused_rows_say_why_each_row_is_not_pooled() -> None:
     why = unused["Why it is not pooled here"].tolist()
     assert why[0] == "the control arm; this analysis pools the experimental arms"
     assert why[1].startswith("the other reading of a number the source gives two ways")
-    assert why[2] == ("a subgroup (hormone_receptor=positive); this analysis pools whole "
+    assert why[2] == ("a subgroup (hormone receptor-positive); this analysis pools whole "
                       "populations")
     assert pooled.describe_unused(unused, len(rows)) == (
         "2 of the 5 registry rows of this outcome are pooled; the 3 rows below are not, for "

@@ -68,6 +68,23 @@ def bayes_sensitivity(pa: ProportionAnalysis, tau_scales: Sequence[float]
     return BayesSensitivity(tau_scales, fits)
 
 
+#: Parameter names of the Bayesian fits (stats.bayes) in readers' words.
+_PARAMETER_WORDS = {"proportion_new": "a new study's proportion",
+                    "theta_new": "a new study's logit", "proportion": "the pooled proportion",
+                    "mu": "the pooled logit", "tau": "τ"}
+
+
+def reader_notes(notes: Sequence[str]) -> str:
+    """A fit's notes for the panel, in readers' words; notes on the shortest intervals are
+    left out, since the panel shows the central ones."""
+    import re
+
+    kept = [n for n in notes if "shortest interval" not in n]
+    words = re.compile(r"\b(" + "|".join(sorted(_PARAMETER_WORDS, key=len, reverse=True))
+                       + r")\b")
+    return " ".join(words.sub(lambda m: _PARAMETER_WORDS[m.group(1)], n) for n in kept)
+
+
 def bayes_panel_rows(bayes: BayesSensitivity | None) -> pd.DataFrame:
     """Rows for the estimator panel (:func:`evidence.book.pooled.panel_table` columns):
     posterior median and central 95% credible interval of the pooled proportion, the
@@ -81,7 +98,7 @@ def bayes_panel_rows(bayes: BayesSensitivity | None) -> pd.DataFrame:
             "Measure": MEASURE_LABELS["PLO"], "Method": bayes.label(i), "Interval": "95% credible",
             "Pooled (95% CI)": f"{fmt_pct(p.median)} ({fmt_ci(p.central_lower, p.central_upper)})",
             "95% PI": fmt_ci(new.central_lower, new.central_upper) if fit.k >= 3 else "—",
-            "τ²": fmt_num(fit.tau.median ** 2, 3), "I²": "—", "Note": " ".join(fit.notes),
+            "τ²": fmt_num(fit.tau.median ** 2, 3), "I²": "—", "Note": reader_notes(fit.notes),
         })
     return pd.DataFrame(rows)
 

@@ -29,6 +29,7 @@ __all__ = [
     "name",
     "outcome_short",
     "outcome_verb",
+    "subgroup_phrase",
 ]
 
 #: Models, by metafor's ``method`` code.
@@ -91,6 +92,8 @@ SUBGROUP_NAMES: dict[str, str] = {
     "dfs_months": "Disease-free survival (months)",
     "therapy_line": "Therapy line",
     "anti_her2_regimen": "Anti-HER2 regimen",
+    "timepoint": "Time point",
+    "tissue_her2": "HER2 status of the tissue",
 }
 #: Study columns of ``studies.csv`` that form subgroups across studies.
 STUDY_COLUMN_NAMES: dict[str, str] = {
@@ -127,6 +130,8 @@ _KEY_LEVEL_NAMES: dict[tuple[str, str], str] = {
     ("primary_her2", "zero"): "HER2-zero primary",
     ("primary_her2", "low"): "HER2-low primary",
     ("primary_her2", "positive"): "HER2-positive primary",
+    ("tissue_her2", "negative"): "HER2-negative tissue",
+    ("tissue_her2", "positive"): "HER2-positive tissue",
 }
 #: Arms (``outcomes.csv`` ``arm``).
 ARM_NAMES: dict[str, str] = {
@@ -148,6 +153,20 @@ OUTCOME_PHRASES: dict[str, tuple[str, str]] = {
     "treated_among_eligible": ("treated among eligible", "were treated"),
     "randomized_among_eligible": ("randomised among eligible", "were randomised"),
     "ctc_detection": ("CTC detection", "had detectable CTCs"),
+    "ctc_clearance": ("CTC clearance", "cleared their CTCs"),
+    "relapse": ("relapse", "relapsed"),
+    "her2_ctc_positive": ("HER2-positive CTCs", "had HER2-positive CTCs"),
+    "conversion_tissue_pos_to_ctc_neg": ("HER2-negative CTCs with HER2-positive tissue",
+                                         "had HER2-negative CTCs"),
+    "conversion_tissue_neg_to_ctc_pos": ("HER2-positive CTCs with HER2-negative tissue",
+                                         "had HER2-positive CTCs"),
+    "tissue_conversion": ("change of HER2 category", "changed HER2 category"),
+    "tissue_conversion_to_low": ("HER2-zero primary, HER2-low recurrence",
+                                 "had a HER2-low recurrence"),
+    "tissue_her2_gain": ("HER2 gain", "gained HER2 positivity"),
+    "tissue_her2_loss": ("HER2 loss", "lost HER2 positivity"),
+    "tissue_her2_binary_change": ("change of binary HER2 status",
+                                  "changed binary HER2 status"),
 }
 #: Values of ``effects.csv`` ``adjusted``.
 ADJUSTMENT_NAMES: dict[str, str] = {"no": "unadjusted (univariable)",
@@ -206,6 +225,20 @@ def level_name(key: str, level: str) -> str:
     """The reader's name of a subgroup level (``hormone_receptor=positive`` reads
     "hormone receptor-positive")."""
     return _KEY_LEVEL_NAMES.get((key, level)) or name(level, LEVEL_NAMES)
+
+
+def subgroup_phrase(subgroup: str) -> str:
+    """The reader's words for a registry ``subgroup`` (``key=value`` pairs joined by
+    ``;``): ``"hormone_receptor=positive"`` reads "hormone receptor-positive",
+    ``"metastasis_count=one"`` "number of metastases: one"; empty is the whole population."""
+    if not subgroup:
+        return "whole population"
+    parts = []
+    for pair in subgroup.split(";"):
+        key, _, level = pair.partition("=")
+        known = _KEY_LEVEL_NAMES.get((key, level))
+        parts.append(known or f"{name(key, SUBGROUP_NAMES).lower()}: {level_name(key, level)}")
+    return "; ".join(parts)
 
 
 def outcome_short(outcome: str) -> str:

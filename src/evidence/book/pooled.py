@@ -679,7 +679,7 @@ def unused_rows(rows: pd.DataFrame, used: pd.DataFrame, studies: pd.DataFrame, *
     """
     import pandas as pd
 
-    from evidence.book.names import ARM_NAMES, name
+    from evidence.book.names import ARM_NAMES, name, subgroup_phrase
     from evidence.book.studies import StudyIndex
 
     study = StudyIndex(studies)
@@ -693,15 +693,16 @@ def unused_rows(rows: pd.DataFrame, used: pd.DataFrame, studies: pd.DataFrame, *
             why = ("the other reading of a number the source gives two ways; the pooled "
                    "reading and the registry's note on the choice are in the Study registry")
         elif (r.get("subgroup") or "") != subgroup:
-            why = (f"a subgroup ({r['subgroup']}); this analysis pools "
-                   + (f"the subgroup {subgroup}" if subgroup else "whole populations"))
+            why = (f"a subgroup ({subgroup_phrase(r['subgroup'])}); this analysis pools "
+                   + (f"the subgroup {subgroup_phrase(subgroup)}" if subgroup
+                      else "whole populations"))
         elif arm_role and r.get("arm_role") != arm_role:
             why = (f"the {r.get('arm_role') or 'unassigned'} arm; this analysis pools the "
                    f"{arm_role} arms")
         else:
             why = "not selected by this analysis"
         out.append({"Study": study(r["study_id"])["label"], "Arm": name(r["arm"], ARM_NAMES),
-                    "Subgroup": r.get("subgroup") or "whole population",
+                    "Subgroup": subgroup_phrase(r.get("subgroup") or ""),
                     "Events / total": f"{int(r['events'])} / {int(r['total'])}",
                     "Why it is not pooled here": why})
     return pd.DataFrame(out, columns=["Study", "Arm", "Subgroup", "Events / total",
