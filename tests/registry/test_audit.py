@@ -306,8 +306,14 @@ def test_normalise_text() -> None:
     # rows without counts: every fraction is checked, "N (P%)" skipped
     ("62.1 % (36/58) and 51.8 % (14/27)", None, None, 1),
     ("25 (49.0%) primary", None, None, 0),
+    # a percentage and its counts a few words apart (Verschoor 2024's PFR6: 14/25 is 56%)
+    ("50% in treatment group (4 out of 8 patients) and 54% in the control group "
+     "(14 out of 25 patients)", 14, 25, 1),
+    ("50% in treatment group (4 out of 8 patients)", 4, 8, 0),
+    ("95% of the patients (19 of 20)", 19, 20, 0),
     # not percentages of counts
     ("(95% CI 77.3–98.4)", 5, 31, 0),
+    ("95% confidence interval of the 12 (30 of 40", 30, 40, 0),
     ("HR = 0.321, 95%CI, 0.156–0.62", None, None, 0),
 ])
 def test_percentage_mismatches(quote: str, events: int | None, total: int | None,

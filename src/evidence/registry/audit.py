@@ -43,8 +43,10 @@ from evidence.registry.sources import provenance_problems, source_kind
 __all__ = [
     "AuditFinding",
     "AuditReport",
+    "PercentageFinding",
     "audit_sources",
     "normalise_text",
+    "percentage_findings",
     "percentage_mismatches",
     "printed_mismatches",
     "quote_in_text",
@@ -71,6 +73,9 @@ _OF = r"\s*(?:/|\s(?:out\s+)?of\s)\s*"  # "e/t", "e of t", "e out of t"
 _FRACTION_PATTERNS = (  # (events, total, percent) group order per pattern
     (re.compile(_START + r"(\d+)" + _OF + r"(\d+)\s*\(\s*" + _NUM + r"\s*%\s*\)"), (1, 2, 3)),
     (re.compile(_START + _NUM + r"\s*%\s*\(\s*(\d+)" + _OF + r"(\d+)\s*\)"), (2, 3, 1)),
+    # "54% in the control group (14 out of 25 patients)": a few words between
+    (re.compile(_START + _NUM + r"\s*%\s+(?:in|for|of|among)\s[^\d%()]{1,40}?\(\s*(\d+)" + _OF
+                + r"(\d+)(?![\d.,/])"), (2, 3, 1)),
 )
 _COUNT_PATTERNS = (  # (count, percent) group order per pattern
     (re.compile(_START + r"(\d+)\s*\(\s*" + _NUM + r"\s*%\s*\)"), (1, 2)),
@@ -210,12 +215,68 @@ def _disagrees(percent: str, events: int, total: int) -> tuple[bool, float]:
     return abs(value - exact) > tolerance, exact
 
 
+@dataclass(frozen=True)
+class PercentageFinding:
+    """A printed percentage that disagrees with the counts it accompanies.
+
+    Attributes
+    ----------
+    span : str
+        The text matched (``"54% in the control group (14 out of 25"``).
+    percent : str
+        The percentage as printed (``"54"``).
+    events, total : int
+        The counts it was checked against.
+    exact : float
+        ``100 * events / total``.
+    """
+
+    span: str
+    percent: str
+    events: int
+    total: int
+    exact: float
+
+    def message(self) -> str:
+        """The audit's wording of the mismatch."""
+        return _mismatch(self.span, self.percent, self.events, self.total, self.exact)
+
+
+def percentage_findings(quote: str, events: int | None = None,
+                        total: int | None = None) -> list[PercentageFinding]:
+    """The percentages in ``quote`` that disagree with their counts, as
+    :class:`PercentageFinding` (see :func:`percentage_mismatches` for the rules)."""
+    text = normalise_text(quote)
+    found: list[PercentageFinding] = []
+    for pattern, (i_events, i_total, i_percent) in _FRACTION_PATTERNS:
+        for match in pattern.finditer(text):
+            e, t, p = int(match[i_events]), int(match[i_total]), match[i_percent]
+            if t > 0 and (events is None or e == events):
+                bad, exact = _disagrees(p, e, t)
+                if bad:
+                    found.append(PercentageFinding(match[0].strip(), p, e, t, exact))
+        text = pattern.sub(lambda m: " " * len(m[0]), text)  # not seen again as "N (P%)"
+    if events is None or not total:
+        return found
+    for pattern, (i_count, i_percent) in _COUNT_PATTERNS:
+        for match in pattern.finditer(text):
+            if int(match[i_count]) != events:
+                continue
+            bad, exact = _disagrees(match[i_percent], events, total)
+            if bad:
+                found.append(PercentageFinding(match[0].strip(), match[i_percent], events,
+                                               total, exact))
+        text = pattern.sub(lambda m: " " * len(m[0]), text)
+    return found
+
+
 def percentage_mismatches(quote: str, events: int | None = None,
                           total: int | None = None) -> list[str]:
     """Percentages in ``quote`` that disagree with the counts they accompany.
 
     Forms recognised (spaces optional, decimal point or comma): ``"e/t (P%)"``,
-    ``"e of t (P%)"``, ``"e out of t (P%)"``, ``"P% (e/t)"``, ``"P% (e out of t)"``
+    ``"e of t (P%)"``, ``"e out of t (P%)"``, ``"P% (e/t)"``, ``"P% (e out of t)"``,
+    ``"P% in the control group (e out of t patients)"`` (up to 40 characters of words)
     (checked against ``100*e/t`` as the quote states them), and ``"N (P%)"``,
     ``"P% (N)"`` (checked against ``100*events/total`` of the row).  With row counts
     given, only percentages whose count equals ``events`` are checked (the quote may
@@ -235,27 +296,7 @@ def percentage_mismatches(quote: str, events: int | None = None,
     list of str
         One message per mismatch, naming the stated and the computed percentage.
     """
-    text = normalise_text(quote)
-    messages: list[str] = []
-    for pattern, (i_events, i_total, i_percent) in _FRACTION_PATTERNS:
-        for match in pattern.finditer(text):
-            e, t, p = int(match[i_events]), int(match[i_total]), match[i_percent]
-            if t > 0 and (events is None or e == events):
-                bad, exact = _disagrees(p, e, t)
-                if bad:
-                    messages.append(_mismatch(match[0], p, e, t, exact))
-        text = pattern.sub(lambda m: " " * len(m[0]), text)  # not seen again as "N (P%)"
-    if events is None or not total:
-        return messages
-    for pattern, (i_count, i_percent) in _COUNT_PATTERNS:
-        for match in pattern.finditer(text):
-            if int(match[i_count]) != events:
-                continue
-            bad, exact = _disagrees(match[i_percent], events, total)
-            if bad:
-                messages.append(_mismatch(match[0], match[i_percent], events, total, exact))
-        text = pattern.sub(lambda m: " " * len(m[0]), text)
-    return messages
+    return [f.message() for f in percentage_findings(quote, events, total)]
 
 
 _WORD_NUMBERS = {w: str(i) for i, w in enumerate(
