@@ -121,8 +121,18 @@ def test_leave_one_out_and_subgroup_words(method: str) -> None:
     sub = subgroup_pool(res, t, "group")
     shown = pooled.subgroup_pool_table(sub)
     assert shown["Note"].tolist() == ["", "", "single study: not pooled"]
-    assert "Test for differences between subgroups by group: Q = " in \
-        pooled.describe_subgroup_pool(sub, "group")
+    words = pooled.describe_subgroup_pool(sub, "group")
+    assert "Test for differences between subgroups by group: Q = " in words
+    assert pooled.subgroup_verdict(sub.q_between_pvalue) in words
+
+
+def test_subgroup_verdict_is_chosen_from_the_p_value() -> None:
+    # issue 13 item 9: "select very different shares" stood beside p = 0.190
+    assert pooled.subgroup_verdict(0.190).startswith("The test does not show that the "
+                                                     "subgroups differ")
+    assert pooled.subgroup_verdict(0.01) == ("The subgroups differ by more than chance alone "
+                                             "would explain.")
+    assert "cannot be computed" in pooled.subgroup_verdict(float("nan"))
 
 
 def test_no_influence_analysis_says_why() -> None:

@@ -59,6 +59,7 @@ __all__ = [
     "subgroup_pool",
     "subgroup_pool_table",
     "subgroup_sections",
+    "subgroup_verdict",
     "subgroups_json",
     "unused_rows",
 ]
@@ -526,6 +527,30 @@ def subgroup_pool_table(sub: SubgroupResult) -> pd.DataFrame:
     })
 
 
+def subgroup_verdict(p_value: float, alpha: float = 0.05) -> str:
+    """What a test for subgroup differences shows, chosen from its p-value.
+
+    Parameters
+    ----------
+    p_value : float
+        The Q-between p-value (NaN when it cannot be computed).
+    alpha : float, default 0.05
+        The level below which the subgroups are said to differ.
+
+    Returns
+    -------
+    str
+        One sentence: the subgroups differ more than chance explains (``p < alpha``),
+        the test does not show a difference, or it cannot be computed.
+    """
+    if p_value is None or not math.isfinite(float(p_value)):
+        return "The test cannot be computed, so it says nothing about a difference."
+    if float(p_value) < alpha:
+        return "The subgroups differ by more than chance alone would explain."
+    return ("The test does not show that the subgroups differ: the data are compatible with "
+            "the same proportion in every subgroup.")
+
+
 def describe_subgroup_pool(sub: SubgroupResult, by: str) -> str:
     """The test for subgroup differences in words."""
     from evidence.book.names import STUDY_COLUMN_NAMES
@@ -533,7 +558,8 @@ def describe_subgroup_pool(sub: SubgroupResult, by: str) -> str:
     what = escape_markdown(STUDY_COLUMN_NAMES.get(by, by.replace("_", " ")))
     text = (f"Test for differences between subgroups by {what}: Q = {fmt_num(sub.q_between, 2)} "
             f"on {sub.q_between_df} df, {fmt_p(sub.q_between_pvalue)} "
-            f"({METHOD_NAMES[sub.method]} within subgroups, logit scale).")
+            f"({METHOD_NAMES[sub.method]} within subgroups, logit scale). "
+            + subgroup_verdict(sub.q_between_pvalue))
     if sub.single_study:
         text += (" Subgroups with a single study are shown but not pooled; the comparison "
                  "rests on very few trials and is exploratory.")
