@@ -78,14 +78,17 @@ def test_feasibility_names_its_end_point_not_a_response_rate() -> None:
 
 def test_feasibility_accounts_for_the_loss_between_eligibility_and_treatment() -> None:
     yield_ = {"estimate": 0.1, "ci_lower": 0.05, "ci_upper": 0.2}
-    treated = {"estimate": 0.5, "ci_lower": 0.25, "ci_upper": 1.0}
-    f = feasibility.feasibility(yield_, 0.5, 0.8, 0.05, 0.2, treated=treated, k_treated=2)
+    treated = {"estimate": 0.5, "ci_lower": 0.25, "ci_upper": 1.0, "pi_lower": 0.01,
+               "pi_upper": 1.0}
+    f = feasibility.feasibility(yield_, 0.5, 0.8, 0.05, 0.2, treated=treated, k_treated=4)
     assert f["eligible_needed"]["estimate"] == pytest.approx(36.0)
     assert f["to_screen_treated"]["estimate"] == pytest.approx(360.0)
     assert (f["to_screen_treated"]["ci_lower"], f["to_screen_treated"]["ci_upper"]) == \
         pytest.approx((90.0, 1440.0))
     text = feasibility.describe_feasibility(f)
     assert "about 36 eligible patients and about 360 screened" in text
-    assert "in the 2 trials of the registry that report it, 50% of eligible" in text
+    # the share treated is planned with its CI, even from 4 trials
+    assert "in the 4 trials of the registry that report it, 50% of eligible patients were " \
+           "(95% CI 25% to 100%)" in text
     bare = feasibility.describe_feasibility(feasibility.feasibility(yield_, 0.5, 0.8, 0.05, 0.2))
     assert "registry records no count of eligible patients who were treated" in bare

@@ -150,7 +150,9 @@ def feasibility(pooled_yield: dict[str, Any], p0: float, p1: float, alpha: float
         ci_upper``, and ``pi_lower, pi_upper``), from the registry's
         ``treated_among_eligible`` rows; None when the registry has none.
     k_treated : int, optional
-        Trials behind ``treated`` (its interval is chosen as for the yield).
+        Trials behind ``treated``.  Its 95% confidence interval is used (the average
+        share treated), never its prediction interval, which from a handful of trials
+        spans nearly 0% to 100%.
     endpoint : str, default "objective_response"
         Registry outcome the design's rates refer to (``pfr6``: progression-free at
         6 months).
@@ -180,7 +182,9 @@ def feasibility(pooled_yield: dict[str, Any], p0: float, p1: float, alpha: float
     }
     if treated is not None:
         t = float(treated["estimate"])
-        t_lo, t_hi, t_kind = _interval(treated, k_treated)
+        # the average share treated (its CI): with a handful of trials, some treating
+        # every eligible patient, its prediction interval spans almost 0% to 100%
+        t_lo, t_hi, t_kind = _interval(treated, None)
         out["treated"] = {"estimate": t, "lower": t_lo, "upper": t_hi, "interval": t_kind,
                           "k": k_treated}
         out["eligible_needed"] = patients_to_screen(design.n, t, t_lo, t_hi).to_dict()
