@@ -32,7 +32,8 @@ class RealBook:
 #: Registry text columns that reach the pages, per file: TRICKY is planted in each.
 PLANTED = {"studies.csv": ("label", "design", "intervention", "her2_cutoff", "notes",
                            "citation"),
-           "outcomes.csv": ("note",), "effects.csv": ("note",), "transitions.csv": ("note",),
+           "outcomes.csv": ("note",), "effects.csv": ("note", "reference_group"),
+           "transitions.csv": ("note",),
            "risk_of_bias.csv": ("reason",), "certainty.csv": ("reason",),
            "searches.csv": ("query",), "eligibility.csv": ("criterion",)}
 

@@ -452,7 +452,7 @@ def test_flow_diagram_small_multiples_with_missing_stages() -> None:
     assert len(artists(ax, "flow_box")) == 15
     assert len(artists(ax, "flow_arrow")) == 12
     box_texts = [t.get_text() for t in artists(ax, "flow_text")]
-    assert sum(t.endswith("n.r.") for t in box_texts) == 2
+    assert sum(t.endswith("not reported") for t in box_texts) == 2
     assert "Screened\nn = 139" in box_texts
     assert "With HER2+ CTCs\nn = 7 (9%)" in box_texts  # 7 of 80
     # the previous stage is not reported: the share refers to the last reported one
@@ -466,9 +466,18 @@ def test_flow_diagram_single_chain_into_given_axes() -> None:
     stages = [("screened", 139), ("with_ctcs", 80), ("Custom stage", None)]
     assert figures.flow_diagram(stages, ax=ax) is fig
     box_texts = [t.get_text() for t in artists(ax, "flow_text")]
-    assert box_texts == ["Screened\nn = 139", "With CTCs\nn = 80 (58%)", "Custom stage\nn.r."]
+    assert box_texts == ["Screened\nn = 139", "With CTCs\nn = 80 (58%)",
+                         "Custom stage\nnot reported"]
     with pytest.raises(ValueError, match="whole number"):
         figures.flow_diagram([("screened", 10.5)])
+
+
+def test_flow_diagram_says_why_a_box_has_no_count() -> None:
+    fig = figures.flow_diagram(flow_table().assign(randomised=[None, None, None]),
+                               missing_text={("Pestrin 2012", "randomised"): "not randomised"})
+    box_texts = [t.get_text() for t in artists(fig.axes[0], "flow_text")]
+    assert "Randomised\nnot randomised" in box_texts
+    assert box_texts.count("Randomised\nnot reported") == 2
 
 
 def test_flow_diagram_wraps_into_grid_rows() -> None:

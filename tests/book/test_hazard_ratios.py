@@ -116,3 +116,29 @@ def test_pooled_hazard_ratio_uses_the_ad_hoc_interval_and_the_panel_the_rest() -
     assert (panel["95% PI"] == "—").all()  # k = 2: no prediction interval
     marked = hazard_ratios.hazard_ratio_panel(es, ("REML", "z"))
     assert marked.loc[2, "Model"] == "REML (primary)" and marked.loc[0, "Model"] == "REML"
+
+
+def test_population_phrase_names_tissue_status_and_reference_groups() -> None:
+    studies = pd.DataFrame({"study_id": ["z", "j", "r"], "label": ["Z 2016", "J 2025", "R"],
+                            "design": ["prospective cohort", "prospective cohort (abstract)",
+                                       "randomized phase II"],
+                            "randomized": ["no", "no", "yes"],
+                            "tissue_her2": ["positive", "positive", "negative"]})
+    refs = {"z": "HER2-negative CTCs", "j": "no HER2-positive CTCs"}
+    assert hazard_ratios.population_phrase(["z", "j"], refs, studies) == (
+        "2 observational cohorts, tissue HER2-positive; reference groups differ: "
+        "HER2-negative CTCs (Z 2016) vs no HER2-positive CTCs (J 2025)")
+    same = hazard_ratios.population_phrase(["z", "j"], {"z": "x", "j": "x"}, studies)
+    assert same.endswith("; reference group: x")
+    mixed = hazard_ratios.population_phrase(["z", "r"], {"z": "x"}, studies)
+    assert mixed == ("2 studies, tissue HER2 status differs: positive (Z 2016), negative (R); "
+                     "reference groups not all recorded: x (Z 2016) vs not recorded (R)")
+
+
+def test_reference_groups_of_inverted_rows_name_the_other_group() -> None:
+    table = pd.DataFrame({"study_id": ["a", "b", "c"], "direction": ["as reported", "inverted",
+                                                                     "as reported"],
+                          "reference_group": ["HER2-negative CTCs", "HER2-positive CTCs", ""]})
+    refs = hazard_ratios.reference_groups(table)
+    assert refs["a"] == "HER2-negative CTCs" and refs["c"] == ""
+    assert refs["b"].startswith("the group compared with HER2-positive CTCs")

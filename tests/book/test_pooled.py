@@ -122,10 +122,16 @@ def test_leave_one_out_and_subgroup_words(method: str) -> None:
     assert "the most influential study is Study 4" in pooled.describe_loo(loo, res.pooled,
                                                                            labels)
     sub = subgroup_pool(res, t, "group")
-    shown = pooled.subgroup_pool_table(sub)
-    assert shown["Note"].tolist() == ["", "", "single study: not pooled"]
-    assert "Test for differences between subgroups by group: Q = " in \
-        pooled.describe_subgroup_pool(sub, "group")
+    assert sub.single_study == ("c",)
+
+
+def test_subgroup_verdict_is_chosen_from_the_p_value() -> None:
+    # issue 13 item 9: "select very different shares" stood beside p = 0.190
+    assert pooled.subgroup_verdict(0.190).startswith("The test does not show that the "
+                                                     "subgroups differ")
+    assert pooled.subgroup_verdict(0.01) == ("The subgroups differ by more than chance alone "
+                                             "would explain.")
+    assert "cannot be computed" in pooled.subgroup_verdict(float("nan"))
 
 
 def test_no_influence_analysis_says_why() -> None:
@@ -291,6 +297,7 @@ def test_subgroup_sections_one_per_column_with_their_studies() -> None:
     assert frame["Proportion (95% CI)"].iloc[1] == "50.0% (15.7% to 84.3%)"
     assert frame["Note"].iloc[1] == "single study: exact CI, not pooled; not in the test"
     assert sub.groups == ("at_least_one_ctc", "proportion_of_ctcs") and sub.q_between_df == 1
+    assert pooled.subgroup_verdict(sub.q_between_pvalue) in words  # chosen from its p
     same, none_frame, none_sub = sections[1].text, sections[1].frame, sections[1].test
     assert "Every study has the same disease setting (metastatic)" in plain(same)
     assert none_frame is None and none_sub is None

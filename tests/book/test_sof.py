@@ -9,9 +9,15 @@ import pytest
 from evidence.book import sof
 from evidence.book.certainty import DOMAINS, CertaintyError, Evidence
 
-STUDIES = pd.DataFrame({"study_id": ["a", "b", "t"], "label": ["A", "B", "T"],
-                        "setting": ["metastatic", "early", "early"],
-                        "her2_cutoff_group": ["x", "x", ""], "randomized": ["no", "no", "yes"]})
+STUDIES = pd.DataFrame({"study_id": ["a", "b", "t", "q1", "q2"],
+                        "label": ["A", "B", "T", "Q1", "Q2"],
+                        "setting": ["metastatic", "early", "early", "metastatic", "metastatic"],
+                        "her2_cutoff_group": ["x", "x", "", "x", "x"],
+                        "randomized": ["no", "no", "yes", "no", "no"],
+                        "design": ["cohort", "cohort", "randomized phase II",
+                                   "prospective cohort", "prospective cohort (abstract)"],
+                        "tissue_her2": ["negative", "negative", "negative", "positive",
+                                        "positive"]})
 TYPES = pd.DataFrame({"outcome": ["conv", "persist"], "appraisal": ["agreement", "comparison"]})
 ROB = pd.DataFrame({"study_id": ["a", "b", "t", "q1", "q2"],
                     "tool": ["quadas2", "quadas2", "rob2", "quips", "quips"],
@@ -25,6 +31,7 @@ RESULTS = {
                          {"study_id": "b", "events": 60, "total": 200}],
              "risk_of_bias": {"judgements": {"a": "high", "b": "low"}}},
     "hr": {"measure": "HR", "k": 2, "studies": [{"study_id": "q1"}, {"study_id": "q2"}],
+           "reference_groups": {"q1": "HER2-negative CTCs", "q2": "no HER2-positive CTCs"},
            "pooled": {"estimate": 0.5, "ci_lower": 0.3, "ci_upper": 0.8}, "model": {"i2": 0.0}},
     "two": {"effects": [{"study_id": "t", "outcome": "persist", "measure": "RR",
                          "estimate": 1.2, "ci_lower": 0.4, "ci_upper": 3.6, "ai": 5,
@@ -97,7 +104,10 @@ def test_rows_table_and_footnotes() -> None:
     letters = sum(len(r.certainty.downgrades()) for r in rows)
     assert len(notes) == letters and notes[0].startswith("a. ")
     assert table.loc[0, "Participants (studies)"] == "300 (2)"
-    assert table.loc[1, "Participants (studies)"] == "not recorded (2)"
+    # issue 13 item 11: the PFS row names the population and each reference group
+    assert table.loc[1, "Participants (studies)"] == (
+        "not recorded (2 observational cohorts, tissue HER2-positive; reference groups "
+        "differ: HER2-negative CTCs (Q1) vs no HER2-positive CTCs (Q2))")
     assert table.loc[1, "Estimate (95% CI)"] == "HR 0.50 (0.30 to 0.80)"
     assert table.loc[2, "Certainty"].startswith(rows[2].certainty.symbol)
     assert len(sof.departures_table(rows)) == 1

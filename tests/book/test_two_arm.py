@@ -156,3 +156,26 @@ def test_two_arm_pairs_rejects_two_rows_of_one_role() -> None:
         two_arm.two_arm_pairs(pd.concat([rows, exp], ignore_index=True))
 
 
+
+
+def test_randomised_trials_sentence_says_which_trials_select_by_her2_ctcs() -> None:
+    # issue 13 item 9: the introduction said randomised trials had tested the hypothesis,
+    # though Treat CTC never assessed HER2 on the CTCs
+    studies = pd.DataFrame({
+        "study_id": ["d21", "d24", "treat", "geo", "single"],
+        "label": ["D 2021", "D 2024", "Treat", "Geo", "Single"],
+        "year": ["2021", "2024", "2018", "2012", "2020"],
+        "randomized": ["yes", "yes", "yes", "yes", "no"],
+        "cohort": ["d3", "d3", "", "", ""],
+        "her2_cutoff_group": ["at_least_one_ctc", "at_least_one_ctc", "not_applicable",
+                              "not_applicable", "at_least_one_ctc"]})
+    pairs = pd.DataFrame({"study_id": ["treat", "geo"]})
+    text = two_arm.randomised_trials_sentence(studies, pairs)
+    assert text.startswith("Of the 3 randomised trials in the registry, 1 selected patients "
+                           "by HER2-positive CTCs (D 2024), but the registry holds no results "
+                           "per arm for it.")
+    assert "The other 2 trials (Treat and Geo) selected patients by CTCs without HER2" in text
+    none = two_arm.randomised_trials_sentence(studies[studies["study_id"] == "treat"], pairs)
+    assert none.startswith("Of the 1 randomised trial in the registry, none selected")
+    assert two_arm.randomised_trials_sentence(studies.iloc[4:], pairs) == \
+        "No randomised trial is in the registry."

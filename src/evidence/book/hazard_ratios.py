@@ -37,6 +37,8 @@ __all__ = [
     "hazard_ratio_study_ci",
     "hazard_ratio_table",
     "pool_hazard_ratios",
+    "population_phrase",
+    "reference_groups",
     "split_by_adjustment",
 ]
 
@@ -333,13 +335,16 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
                      + ". Mixing adjusted and unadjusted hazard ratios would pool different "
                        "quantities.")
     ids = list(dict.fromkeys([*pooled["study_id"], *shown["study_id"]]))
+    refs = {**reference_groups(shown), **reference_groups(pooled)}
     pops = []
     for sid in ids:
         s = study(sid)
+        ref = refs.get(sid, "")
         pops.append(f"- *{md(s['label'])}*: tissue HER2-{md(s.get('tissue_her2', '?'))}, "
                     f"{md(s.get('setting', ''))} disease; treatment: "
                     f"{md(s.get('intervention', ''))}; CTC HER2 criterion: "
-                    f"{md(s.get('her2_cutoff', ''))}.")
+                    f"{md(s.get('her2_cutoff', ''))}; reference group: "
+                    f"{md(ref) if ref else 'not recorded'}.")
     if len(ids) > 1:
         paras.append("The populations are not alike:\n\n" + "\n".join(pops) + "\n\n"
                      "How each study forms its comparison groups is in the registry notes "
@@ -349,3 +354,70 @@ def describe_hazard_ratios(re: MetaResult | None, fe: MetaResult | None,
     elif pops:
         paras.append("Population:\n\n" + pops[0])
     return "\n\n".join(paras)
+
+
+def population_phrase(study_ids: list[str], references: dict[str, str],
+                      studies: pd.DataFrame) -> str:
+    """Who the pooled hazard ratios come from, for the summary of findings (plain text).
+
+    Names the kind of study (``observational cohorts`` when every study is a
+    non-randomised cohort), the tissue HER2 status of their patients and the reference
+    group of each estimate (``effects.csv`` ``reference_group``), saying whether the
+    reference groups differ.
+
+    Parameters
+    ----------
+    study_ids : list of str
+        The studies pooled, in order.
+    references : dict
+        ``study_id -> reference_group`` (empty or absent: not recorded).
+    studies : pandas.DataFrame
+        ``studies.csv`` rows (``design``, ``randomized``, ``tissue_her2``, ``label``).
+
+    Returns
+    -------
+    str
+        E.g. "2 observational cohorts, tissue HER2-positive; reference groups differ:
+        X (A 2016) vs Y (B 2025)".
+    """
+    study = StudyIndex(studies)
+    rows = [study(s) for s in study_ids]
+    k = len(rows)
+    cohorts = k > 0 and all("cohort" in str(r.get("design", "")).lower()
+                            and r.get("randomized") != "yes" for r in rows)
+    noun = plural(k, "observational cohort", "observational cohorts") if cohorts \
+        else plural(k, "study", "studies")
+    each = [str(r.get("tissue_her2", "") or "") for r in rows]
+    tissue = list(dict.fromkeys(each))
+    if len(tissue) == 1:
+        text = noun + (f", tissue HER2-{tissue[0]}" if tissue[0]
+                       else ", tissue HER2 status not recorded")
+    else:
+        text = noun + ", tissue HER2 status differs: " + ", ".join(
+            f"{t or 'not recorded'} ({r['label']})" for t, r in zip(each, rows, strict=True))
+    refs = [str(references.get(s, "") or "") for s in study_ids]
+    if k == 0:
+        return text
+    if all(refs) and len(set(refs)) == 1:
+        return text + f"; reference group: {refs[0]}"
+    parts = [f"{ref or 'not recorded'} ({r['label']})" for ref, r in
+             zip(refs, rows, strict=True)]
+    if k == 1:
+        return text + f"; reference group: {parts[0]}"
+    if not any(refs):
+        return text + "; reference groups not recorded"
+    lead = "reference groups differ" if all(refs) else "reference groups not all recorded"
+    return text + f"; {lead}: " + " vs ".join(parts)
+
+
+def reference_groups(table: pd.DataFrame) -> dict[str, str]:
+    """``study_id -> reference group`` of harmonised rows (``effects.csv``
+    ``reference_group``; empty when not recorded).  The column describes the reported
+    comparison, so an inverted row says that its reference was the other group."""
+    out: dict[str, str] = {}
+    for r in table.to_dict("records"):
+        ref = str(r.get("reference_group", "") or "").strip()
+        if ref and r.get("direction") == "inverted":
+            ref = f"the group compared with {ref} (reported the other way round)"
+        out[str(r["study_id"])] = ref
+    return out

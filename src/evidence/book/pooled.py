@@ -47,7 +47,6 @@ __all__ = [
     "describe_interval",
     "describe_loo",
     "describe_pooled",
-    "describe_subgroup_pool",
     "describe_subgroup_sections",
     "describe_subgroup_test",
     "describe_unused",
@@ -61,8 +60,8 @@ __all__ = [
     "pool_table",
     "study_table",
     "subgroup_pool",
-    "subgroup_pool_table",
     "subgroup_sections",
+    "subgroup_verdict",
     "subgroups_json",
     "unused_rows",
 ]
@@ -307,7 +306,8 @@ def describe_subgroup_test(test: SubgroupResult | None, by: str,
     text = (f"The test for differences between subgroups by {what} compares "
             f"{join_names(compared)}: Q = {fmt_num(test.q_between, 2)} on "
             f"{test.q_between_df} df, {fmt_p(test.q_between_pvalue)} "
-            f"({METHOD_NAMES[test.method]} within subgroups, logit scale).")
+            f"({METHOD_NAMES[test.method]} within subgroups, logit scale). "
+            + subgroup_verdict(test.q_between_pvalue))
     if single:
         text += single_text[:-1] + ", and not part of the test."
     return text
@@ -614,35 +614,28 @@ def describe_loo(loo: Refits, full: dict[str, Any], labels: dict[str, str] | Non
             + (f" {not_fitted}" if not_fitted else ""))
 
 
-def subgroup_pool_table(sub: SubgroupResult) -> pd.DataFrame:
-    """Display table of a subgroup analysis."""
-    import pandas as pd
+def subgroup_verdict(p_value: float, alpha: float = 0.05) -> str:
+    """What a test for subgroup differences shows, chosen from its p-value.
 
-    frame = summary_frame(sub.summary())
-    return pd.DataFrame({
-        "Subgroup": [str(g).replace("_", " ") for g in frame.index],
-        "k": frame["k"].astype(int).to_numpy(),
-        "Pooled (95% CI)": [f"{fmt_pct(e)} ({fmt_ci(a, b)})" for e, a, b in zip(
-            frame["back_estimate"], frame["back_ci_lower"], frame["back_ci_upper"],
-            strict=True)],
-        "I²": [fmt_num(i, 1) + "%" if k > 1 else "—" for i, k in zip(frame["i2"], frame["k"],
-                                                                   strict=True)],
-        "Note": ["single study: not pooled" if s else "" for s in frame["single_study"]],
-    })
+    Parameters
+    ----------
+    p_value : float
+        The Q-between p-value (NaN when it cannot be computed).
+    alpha : float, default 0.05
+        The level below which the subgroups are said to differ.
 
-
-def describe_subgroup_pool(sub: SubgroupResult, by: str) -> str:
-    """The test for subgroup differences in words."""
-    from evidence.book.names import STUDY_COLUMN_NAMES
-
-    what = escape_markdown(STUDY_COLUMN_NAMES.get(by, by.replace("_", " ")))
-    text = (f"Test for differences between subgroups by {what}: Q = {fmt_num(sub.q_between, 2)} "
-            f"on {sub.q_between_df} df, {fmt_p(sub.q_between_pvalue)} "
-            f"({METHOD_NAMES[sub.method]} within subgroups, logit scale).")
-    if sub.single_study:
-        text += (" Subgroups with a single study are shown but not pooled; the comparison "
-                 "rests on very few trials and is exploratory.")
-    return text
+    Returns
+    -------
+    str
+        One sentence: the subgroups differ more than chance explains (``p < alpha``),
+        the test does not show a difference, or it cannot be computed.
+    """
+    if p_value is None or not math.isfinite(float(p_value)):
+        return "The test cannot be computed, so it says nothing about a difference."
+    if float(p_value) < alpha:
+        return "The subgroups differ by more than chance alone would explain."
+    return ("The test does not show that the subgroups differ: the data are compatible with "
+            "the same proportion in every subgroup.")
 
 
 def no_influence_analysis(k: int, max_k: int) -> str:

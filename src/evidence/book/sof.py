@@ -37,6 +37,9 @@ class SofRow:
     patients: int | None
     absolute: str
     statement: str
+    #: Who the estimate comes from, where the row must say it (a pooled hazard ratio: the
+    #: kind of study, the tissue HER2 status and each estimate's reference group).
+    population: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for ``results/summary.json``)."""
@@ -46,7 +49,7 @@ class SofRow:
                 "ci_lower": ev.ci_lower, "ci_upper": ev.ci_upper, "pi_lower": _nan(ev.pi_lower),
                 "pi_upper": _nan(ev.pi_upper), "certainty": self.certainty.level,
                 "grade": self.certainty.to_dict(), "absolute": self.absolute,
-                "statement": self.statement}
+                "statement": self.statement, "population": self.population}
 
 
 def _nan(x: float) -> float | None:
@@ -103,7 +106,11 @@ def evidence_for(outcome_id: str, results: Mapping[str, dict[str, Any]],
                       estimate=p["estimate"], ci_lower=p["ci_lower"], ci_upper=p["ci_upper"],
                       pi_lower=_num(p.get("pi_lower")), pi_upper=_num(p.get("pi_upper")),
                       i2=_num(model.get("i2")))
-        return ev, {"patients": None}
+        from evidence.book.hazard_ratios import population_phrase
+
+        return ev, {"patients": None,
+                    "population": population_phrase(ids, res.get("reference_groups") or {},
+                                                    studies)}
     rows = res.get("studies", [])
     ids = [s["study_id"] for s in rows]
     types = outcome_types.set_index("outcome")
@@ -194,7 +201,8 @@ def sof_rows(outcomes: Sequence[str], subjects: Mapping[str, str],
         title = titles.get(oid, titles.get(analysis, oid))
         rows.append(SofRow(oid, title, subjects[oid], ev, cert, facts.get("patients"),
                            per_1000(ev, facts), plain_statement(subjects[oid], ev,
-                                                                cert.level)))
+                                                                cert.level),
+                           facts.get("population", "")))
     return rows
 
 
@@ -218,8 +226,9 @@ def sof_table(rows: Sequence[SofRow]) -> tuple[pd.DataFrame, list[str]]:
                         f"({fmt_ci(ev.ci_lower, ev.ci_upper, pct=False, digits=2)})")
         out.append({
             "Outcome": row.title,
-            "Participants (studies)": (f"{row.patients:,} ({ev.k})" if row.patients
-                                       else f"not recorded ({ev.k})"),
+            "Participants (studies)": (f"{row.patients:,} ({row.population or ev.k})"
+                                       if row.patients
+                                       else f"not recorded ({row.population or ev.k})"),
             "Estimate (95% CI)": estimate,
             "Absolute": row.absolute,
             "Certainty": f"{cert.symbol} {cert.level.capitalize()}"

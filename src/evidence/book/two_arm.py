@@ -23,6 +23,7 @@ from evidence.book.text import (
     fmt_num,
     fmt_p,
     fmt_pct,
+    join_names,
     md,
     p_cell,
     plural,
@@ -38,6 +39,7 @@ __all__ = [
     "context_table",
     "describe_two_arm",
     "describe_unreported",
+    "randomised_trials_sentence",
     "two_arm_effects",
     "two_arm_overview",
     "two_arm_pairs",
@@ -398,3 +400,62 @@ def context_table(outcomes: pd.DataFrame, study_ids: Iterable[str], studies: pd.
                     "Proportion (95% exact CI)":
                         f"{fmt_pct(r['events'] / r['total'])} ({fmt_ci(a, b)})"})
     return pd.DataFrame(out)
+
+
+def randomised_trials_sentence(studies: pd.DataFrame, pairs: pd.DataFrame) -> str:
+    """Which randomised trials of the registry test the HER2-CTC hypothesis (plain text).
+
+    A trial is one ``cohort`` (a study's own id when empty; two reports of DETECT III are
+    one trial), named by its latest report. It selected patients by HER2-positive CTCs
+    when a report's ``her2_cutoff_group`` is a CTC criterion (not ``not_applicable``);
+    whether its arms have counts comes from ``pairs``.
+
+    Parameters
+    ----------
+    studies : pandas.DataFrame
+        ``studies.csv`` rows (at least every randomised study).
+    pairs : pandas.DataFrame
+        From :func:`two_arm_pairs` (``study_id``).
+
+    Returns
+    -------
+    str
+        One or two sentences, plain text (glue it with :class:`evidence.book.text.Plain`).
+    """
+    rand = studies[studies["randomized"] == "yes"]
+    if rand.empty:
+        return "No randomised trial is in the registry."
+    with_counts = set(pairs["study_id"]) if "study_id" in pairs else set()
+    trials: dict[str, list[dict[str, Any]]] = {}
+    for r in rand.to_dict("records"):
+        trials.setdefault(str(r.get("cohort") or "") or str(r["study_id"]), []).append(r)
+    selected, other = [], []
+    for reports in trials.values():
+        latest = max(reports, key=lambda r: (int(r.get("year") or 0), str(r["label"])))
+        by_her2 = any(str(r.get("her2_cutoff_group") or "") not in ("", "not_applicable")
+                      for r in reports)
+        counted = any(r["study_id"] in with_counts for r in reports)
+        (selected if by_her2 else other).append((str(latest["label"]), counted))
+    n = len(trials)
+    text = f"Of the {plural(n, 'randomised trial', 'randomised trials')} in the registry, "
+    if not selected:
+        text += "none selected patients by HER2-positive CTCs."
+    else:
+        names = join_names([label for label, _ in selected])
+        uncounted = [label for label, counted in selected if not counted]
+        text += (f"{len(selected)} selected patients by HER2-positive CTCs ({names})")
+        if len(uncounted) == len(selected):
+            text += (", but the registry holds no results per arm for "
+                     + ("it" if len(selected) == 1 else "them") + ".")
+        elif uncounted:
+            text += f"; the registry holds no results per arm for {join_names(uncounted)}."
+        else:
+            text += "."
+    if other:
+        names = join_names([label for label, _ in other])
+        text += (f" {'The other' if selected else 'The'} "
+                 f"{plural(len(other), 'trial', 'trials')} ({names}) "
+                 f"selected patients by CTCs without HER2 on the CTCs as a criterion, so "
+                 f"{'it does' if len(other) == 1 else 'they do'} not test whether "
+                 "HER2-positive CTCs identify patients who benefit.")
+    return text

@@ -117,7 +117,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "outcome_types.csv": ("arm_role_required", "appraisal"),
     "outcomes.csv": ("use", "note", "arm_role", "source_error", *PROVENANCE_COLUMNS),
     "effects.csv": ("subgroup", "derived", "use", "note", "source_error",
-                    *PROVENANCE_COLUMNS),
+                    *PROVENANCE_COLUMNS, "reference_group"),
     "transitions.csv": ("source_error", *PROVENANCE_COLUMNS),
     "harms.csv": ("note", "source_error", *PROVENANCE_COLUMNS),
     "reviews.csv": ("note", *PROVENANCE_COLUMNS),

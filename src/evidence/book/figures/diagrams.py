@@ -111,14 +111,16 @@ _DEFAULT_STAGE_LABELS = {
     "with_ctcs": "With CTCs",
     "her2_positive_ctcs": "With HER2+ CTCs",
     "with_her2_ctcs": "With HER2+ CTCs",
+    "randomised": "Randomised",
     "treated": "Treated",
+    "response_denominator": "In response analysis",
     "evaluable": "Evaluable",
 }
 
 
 def _flow_table(stages: Any, label_column: str,
                 stage_labels: Mapping[str, str] | None
-                ) -> tuple[list[str], list[str], list[list[int | None]]]:
+                ) -> tuple[list[str], list[str], list[list[int | None]], list[str]]:
     """Normalise the input of :func:`flow_diagram` to (trials, stage names, counts)."""
     names = dict(_DEFAULT_STAGE_LABELS)
     names.update(stage_labels or {})
@@ -154,7 +156,7 @@ def _flow_table(stages: Any, label_column: str,
                   zip(stage_cols, stages.loc[idx, stage_cols].tolist(), strict=True)]
                  for trial, idx in zip(trials, stages.index, strict=True)]
         labels = [names.get(c, c.replace("_", " ").capitalize()) for c in stage_cols]
-        return trials, labels, table
+        return trials, labels, table, stage_cols
     pairs = list(stages)
     if not pairs:
         raise ValueError("no stages given")
@@ -162,18 +164,20 @@ def _flow_table(stages: Any, label_column: str,
         if not (isinstance(pair, tuple | list) and len(pair) == 2):
             raise ValueError(f"stages must be (name, count) pairs, got {pair!r}")
     labels = [names.get(str(s), str(s)) for s, _ in pairs]
-    return [""], labels, [[count(v, str(s)) for s, v in pairs]]
+    return [""], labels, [[count(v, str(s)) for s, v in pairs]], [str(s) for s, _ in pairs]
 
 
 def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
                  label_column: str = "label",
                  stage_labels: Mapping[str, str] | None = None,
                  ax: Axes | None = None, title: str | None = "Patient flow",
-                 max_columns: int = 5) -> Figure:
+                 max_columns: int = 5,
+                 missing_text: Mapping[tuple[str, str], str] | None = None) -> Figure:
     """PRISMA-style patient flow: a vertical chain of boxes per trial.
 
     Each box shows a stage and its count with the percentage of the last
-    reported stage before it; missing counts appear as "n.r." (not reported) in a dashed box.
+    reported stage before it; a missing count appears as "not reported" in a dashed
+    box (or as its ``missing_text``, e.g. "not randomised").
     Several trials are drawn side by side as small multiples, wrapping after
     ``max_columns`` trials.
 
@@ -183,7 +187,7 @@ def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
         One chain as ``[("screened", 139), ("with_ctcs", 80), ...]``, or a table
         with a study-label column and one column per stage in order (e.g.
         ``screened, with_ctcs, her2_positive_ctcs, treated, evaluable``); missing
-        values (NaN/None/NA) are shown as "n.r.".
+        values (NaN/None/NA) are shown as "not reported".
     label_column : str, default "label"
         Column with the trial labels (the first column if absent).
     stage_labels : mapping, optional
@@ -195,6 +199,9 @@ def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
         Title; none when empty.
     max_columns : int, default 5
         Trials per row of the small-multiples grid.
+    missing_text : mapping, optional
+        ``(trial label, stage key) -> text`` shown instead of "not reported" in a box
+        without a count (a stage that does not apply to the trial).
 
     Returns
     -------
@@ -202,7 +209,8 @@ def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
     """
     if max_columns < 1:
         raise ValueError(f"max_columns must be >= 1, got {max_columns}")
-    trials, labels, table = _flow_table(stages, label_column, stage_labels)
+    trials, labels, table, keys = _flow_table(stages, label_column, stage_labels)
+    why = dict(missing_text or {})
     n_trials, n_stages = len(trials), len(labels)
     n_cols = min(n_trials, max_columns)
     n_grid_rows = math.ceil(n_trials / n_cols)
@@ -229,7 +237,7 @@ def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
             ax.text(x, y0 + 0.25, "\n".join(textwrap.wrap(trial, 24)), ha="center",
                     va="center", fontsize=FONT, fontweight="bold", gid="flow_trial")
         previous: int | None = None
-        for s, (stage, n) in enumerate(zip(labels, counts, strict=True)):
+        for s, (stage, key, n) in enumerate(zip(labels, keys, counts, strict=True)):
             yc = y0 - s - 0.5
             missing = n is None
             ax.add_patch(FancyBboxPatch(
@@ -239,7 +247,7 @@ def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
                 edgecolor=PALETTE["grey"] if missing else PALETTE["blue"],
                 linestyle="--" if missing else "-", linewidth=1.0, gid="flow_box"))
             if n is None:
-                value = "n.r."
+                value = why.get((trial, key), "not reported")
             elif previous is not None and previous > 0:
                 value = f"n = {n} ({100 * n / previous:.0f}%)"
             else:
