@@ -142,3 +142,11 @@ def test_reference_groups_of_inverted_rows_name_the_other_group() -> None:
     refs = hazard_ratios.reference_groups(table)
     assert refs["a"] == "HER2-negative CTCs" and refs["c"] == ""
     assert refs["b"].startswith("the group compared with HER2-positive CTCs")
+
+
+def test_pooled_patients_is_the_sum_only_when_every_pooled_row_states_it() -> None:
+    rows = pd.DataFrame({"study_id": ["z", "j"], "patients": ["58", "60"]})
+    assert hazard_ratios.pooled_patients(rows) == 118
+    assert hazard_ratios.pooled_patients(rows.assign(patients=["58", ""])) is None
+    assert hazard_ratios.pooled_patients(rows.drop(columns="patients")) is None
+    assert hazard_ratios.pooled_patients(rows.iloc[:0]) is None

@@ -109,6 +109,12 @@ def test_rows_table_and_footnotes() -> None:
         "not recorded (2 observational cohorts, tissue HER2-positive; reference groups "
         "differ: HER2-negative CTCs (Q1) vs no HER2-positive CTCs (Q2))")
     assert table.loc[1, "Estimate (95% CI)"] == "HR 0.50 (0.30 to 0.80)"
+    # with the patients of both cohorts stated (effects.csv patients), the row counts them
+    stated = {**RESULTS, "hr": {**RESULTS["hr"], "patients": 118}}
+    rows = sof.sof_rows(outcomes, subjects, titles, stated, STUDIES, TYPES, ROB,
+                        certainty(outcomes, hr__indirectness="serious"))
+    assert sof.sof_table(rows)[0].loc[1, "Participants (studies)"].startswith(
+        "118 (2 observational cohorts")
     assert table.loc[2, "Certainty"].startswith(rows[2].certainty.symbol)
     assert len(sof.departures_table(rows)) == 1
     assert "Certainty:" in sof.describe_sof(rows)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from registry_cases import (
     APPENDED_ROW_CASES,
     BASE,
+    EFFECTS,
     OUTCOME_TYPES,
     OUTCOMES,
     RULE_CASES,
@@ -421,3 +422,18 @@ def test_harms_and_reviews_rules(tmp_path: Path, file: str, old: str, new: str,
         assert found == []
     else:
         assert any(m.startswith(message) for m in found), found
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("58", None),
+    ("", None),
+    ("0", "data/effects.csv:2: patients: must be at least 1 (or empty: not stated)"),
+    ("5.5", "data/effects.csv:2: patients: must be a non-negative integer, got '5.5'"),
+    ("-3", "data/effects.csv:2: patients: must not be negative, got -3"),
+])
+def test_effects_patients_is_an_optional_positive_count(tmp_path: Path, value: str,
+                                                        expected: str | None) -> None:
+    lines = EFFECTS.splitlines()
+    body = [lines[0] + ",patients", lines[1] + f",{value}", lines[2] + ","]
+    data = make(tmp_path, files={"effects.csv": "\n".join(body) + "\n"})
+    assert messages(data) == ([expected] if expected else [])

@@ -37,6 +37,7 @@ __all__ = [
     "hazard_ratio_study_ci",
     "hazard_ratio_table",
     "pool_hazard_ratios",
+    "pooled_patients",
     "population_phrase",
     "reference_groups",
     "split_by_adjustment",
@@ -408,6 +409,18 @@ def population_phrase(study_ids: list[str], references: dict[str, str],
         return text + "; reference groups not recorded"
     lead = "reference groups differ" if all(refs) else "reference groups not all recorded"
     return text + f"; {lead}: " + " vs ".join(parts)
+
+
+def pooled_patients(table: pd.DataFrame) -> int | None:
+    """The patients behind the pooled hazard ratios: the sum of ``effects.csv``
+    ``patients`` over the pooled rows, or None when any of them does not state it (a
+    partial sum would read as the total)."""
+    if table.empty or "patients" not in table.columns:
+        return None
+    values = [str(v).strip() for v in table["patients"].fillna("")]
+    if any(v in ("", "nan") for v in values):
+        return None
+    return sum(int(float(v)) for v in values)
 
 
 def reference_groups(table: pd.DataFrame) -> dict[str, str]:

@@ -108,7 +108,8 @@ def evidence_for(outcome_id: str, results: Mapping[str, dict[str, Any]],
                       i2=_num(model.get("i2")))
         from evidence.book.hazard_ratios import population_phrase
 
-        return ev, {"patients": None,
+        patients = res.get("patients")
+        return ev, {"patients": int(patients) if patients is not None else None,
                     "population": population_phrase(ids, res.get("reference_groups") or {},
                                                     studies)}
     rows = res.get("studies", [])

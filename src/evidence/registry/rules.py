@@ -117,7 +117,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "outcome_types.csv": ("arm_role_required", "appraisal"),
     "outcomes.csv": ("use", "note", "arm_role", "source_error", *PROVENANCE_COLUMNS),
     "effects.csv": ("subgroup", "derived", "use", "note", "source_error",
-                    *PROVENANCE_COLUMNS, "reference_group"),
+                    *PROVENANCE_COLUMNS, "reference_group", "patients"),
     "transitions.csv": ("source_error", *PROVENANCE_COLUMNS),
     "harms.csv": ("note", "source_error", *PROVENANCE_COLUMNS),
     "reviews.csv": ("note", *PROVENANCE_COLUMNS),
@@ -341,6 +341,10 @@ def _check_effects(table: Table, studies: set[str] | None) -> list[RegistryProbl
         p_value = check.number(record, "p_value")
         if p_value is not None and not math.isnan(p_value) and not 0 < p_value <= 1:
             check.add(record, "p_value", f"must be in (0, 1], got {record.cells['p_value']}")
+        if record.cells.get("patients"):
+            n = check.integer(record, "patients")
+            if n == 0:
+                check.add(record, "patients", "must be at least 1 (or empty: not stated)")
         if (check.has("ci_lower", "ci_upper", "p_value") and not has_ci
                 and not record.cells["p_value"] and not record.cells["ci_lower"]
                 and not record.cells["ci_upper"]):
