@@ -156,3 +156,18 @@ def test_two_arm_pairs_rejects_two_rows_of_one_role() -> None:
         two_arm.two_arm_pairs(pd.concat([rows, exp], ignore_index=True))
 
 
+
+
+def test_direction_labels_say_more_or_less_frequent_in_the_experimental_arm() -> None:
+    """Effects are experimental vs control, so below 1 (RR, OR) or 0 (RD) the outcome was
+    less frequent in the experimental arm; good or bad depends on the outcome, so the
+    labels never say "favours"."""
+    for measure in ("RR", "OR", "RD"):
+        left, right = two_arm.direction_labels(measure)
+        assert left == "Outcome less frequent in the experimental arm"
+        assert right == "Outcome more frequent in the experimental arm"
+    assert two_arm.direction_labels("RR", ["objective_response"] * 2)[0] == (
+        "Objective response less frequent in the experimental arm")
+    assert "favours" not in " ".join(two_arm.direction_labels("OR", ["a", "b"])).lower()
+    with pytest.raises(ValueError, match="unknown measure 'HR'"):
+        two_arm.direction_labels("HR")
