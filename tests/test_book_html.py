@@ -120,3 +120,38 @@ def test_references_list_every_registry_study_and_tables_link_their_codes(
         assert all(f'id="{a}"' in glossary for a in anchors), page
     orr, orr_text = _reader_text(book / "analyses" / "orr.html")
     assert "Raw proportion (PR)" in orr_text and "term-Raw-proportion" in orr
+
+
+def test_forest_captions_say_what_was_drawn_and_no_page_names_metafor_attributes(
+        real_book: RealBook) -> None:
+    """A pooled proportion's caption calls the figure a caterpillar plot only when one was
+    drawn (more than ``max_forest_k`` studies), a single study's says nothing is pooled,
+    and no page shows metafor's attribute names or a single study's "method: FE"."""
+    import html
+    import json
+    import re
+
+    from evidence.pipeline.config import load_config
+
+    root = real_book.root
+    problems = []
+    for analysis in load_config(root).analyses:
+        if analysis.template != "pool_proportions":
+            continue
+        k = json.loads((root / analysis.result).read_text(encoding="utf-8"))["k"]
+        page = root / "_build" / "html" / "book" / "analyses" / f"{analysis.id}.html"
+        main, _text = _reader_text(page)
+        captions = [html.unescape(re.sub(r"<[^>]+>", " ", c)) for c in
+                    re.findall(r"<figcaption.*?</figcaption>", main, flags=re.S)]
+        (caption,) = [c for c in captions if "Observed proportion" in c]
+        drawn = "caterpillar" if k > analysis.parameters.get("max_forest_k", 60) else "forest"
+        if ("caterpillar" in caption) != (drawn == "caterpillar"):
+            problems.append(f"{analysis.id} (k = {k}, a {drawn} plot): {caption.strip()}")
+        if k == 1 and "nothing is pooled" not in caption:
+            problems.append(f"{analysis.id}: a single study's caption: {caption.strip()}")
+    for page in sorted((root / "_build" / "html" / "book").rglob("*.html")):
+        _main, text = _reader_text(page)
+        for raw in ("QE.Wld", "QE.LRT", "method: FE"):
+            if raw in text:
+                problems.append(f"{page.name}: {raw!r}")
+    assert not problems, "\n".join(problems)

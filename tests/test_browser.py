@@ -418,3 +418,31 @@ def test_no_page_scrolls_sideways_and_figure_text_stays_legible(browser: Any,
     finally:
         context.close()
     assert not problems + log.errors, "\n".join(problems + log.errors)
+
+
+def test_forest_plots_stay_legible_on_a_phone(browser: Any, book: Book) -> None:
+    """At 390 px a forest-type figure (class evidence-forest) is not shrunk below the size
+    at which its 9-point text is 9 CSS px (12.5 px at the figures' 100 dpi, so at least
+    72% of its natural width): it scrolls inside its figure, and the page does not."""
+    context, page, log = _context(browser, book)
+    problems: list[str] = []
+    try:
+        page.set_viewport_size({"width": 390, "height": 900})
+        for rel in ("book/analyses/orr.html", "book/analyses/pfs_hazard_ratios.html",
+                    "book/analyses/two_arm.html"):
+            page.goto(book.url(rel), wait_until="load")
+            sizes = page.eval_on_selector_all(
+                "figure.evidence-forest img",
+                "imgs => imgs.map(i => [i.getBoundingClientRect().width, i.naturalWidth])")
+            if not sizes:
+                problems.append(f"{rel}: no forest figure")
+            for shown, natural in sizes:
+                if shown < 0.72 * natural:
+                    problems.append(f"{rel}: forest shown at {shown:.0f} of {natural} px: "
+                                    f"text {12.5 * shown / natural:.1f} CSS px")
+            wide = page.evaluate(_OVERFLOW_JS)
+            if wide:
+                problems.append(f"{rel} at 390 px overflows horizontally: {wide}")
+    finally:
+        context.close()
+    assert not problems + log.errors, "\n".join(problems + log.errors)

@@ -196,3 +196,12 @@ def plain(markdown: str) -> str:
     """Markdown from :func:`evidence.book.text.escape_markdown` read back as the text it
     renders (backslash escapes of punctuation removed), for comparing prose in tests."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
+def proportion_table(events: list[int], totals: list[int]) -> pd.DataFrame:
+    """A pooled chapter's study table: ``Study i`` with ``events[i]`` of ``totals[i]``."""
+    k = len(events)
+    return pd.DataFrame({"study_id": [f"s{i}" for i in range(k)],
+                         "label": [f"Study {i}" for i in range(k)],
+                         "year": [2000 + i for i in range(k)], "events": events,
+                         "total": totals})

@@ -146,12 +146,15 @@ def test_forest_back_transforms_points_wald_ci_diamond_and_pi() -> None:
     np.testing.assert_allclose(one(ax, "prediction_interval").get_xdata(),
                                expit([-3.6, -0.2]), rtol=1e-12)
     shown = texts(ax.figure)
-    assert f"{expit(-1.9):.2f} [{expit(-2.88):.2f}, {expit(-0.92):.2f}]" in shown
-    assert f"[{expit(-3.6):.2f}, {expit(-0.2):.2f}]" in shown
+    # percentages, as the text gives them
+    assert (f"{100 * expit(-1.9):.1f}% [{100 * expit(-2.88):.1f}%, "
+            f"{100 * expit(-0.92):.1f}%]") in shown
+    assert f"[{100 * expit(-3.6):.1f}%, {100 * expit(-0.2):.1f}%]" in shown
     for w in res.weights:
         assert f"{w:.1f}%" in shown
     assert "τ² = 0.5, I² = 45.3%, Q = 7.30 (df = 4, p = 0.120)" in shown
-    assert any(t.startswith("Measure: PLO") and "method: REML" in t for t in shown)
+    assert "Pooled on the logit proportion scale (PLO); study CIs: Wald, yi ± 1.96·√vi on " \
+        "the PLO scale" in shown
     assert "Note: an example note the reader must see" in shown
 
 
@@ -165,7 +168,7 @@ def test_forest_zero_events_with_exact_ci_start_at_zero() -> None:
     np.testing.assert_allclose(segments[:, 1, 0], upper)
     assert ax.get_xlim()[0] == 0.0
     shown = texts(ax.figure)
-    assert f"0.00 [0.00, {upper[0]:.2f}]" in shown
+    assert f"0.0% [0.0%, {100 * upper[0]:.1f}%]" in shown
     assert any("study CIs: as given" in t for t in shown)
 
 
@@ -178,7 +181,9 @@ def test_forest_k1_draws_the_study_alone() -> None:
     assert artists(ax, "pooled_diamond") == []
     assert artists(ax, "prediction_interval") == []
     shown = texts(fig)
-    assert "k = 1: not pooled" in shown
+    assert any(t.startswith("A single study: nothing is pooled") for t in shown)
+    assert not any("method" in t for t in shown)  # no model, so no "method: FE"
+    assert "Weight" not in shown  # a lone study's 100% says nothing
     assert not any(t.startswith("τ²") for t in shown)
     assert not any("no pooling" in t for t in shown)  # the pooling note is not repeated
 
@@ -215,6 +220,88 @@ def test_forest_undefined_weights_give_equal_squares_and_no_weight_column() -> N
     assert "Weight" not in shown
     assert "Random-effects model (GLMM)" in shown
     assert any("weights are not defined" in t for t in shown)
+
+
+def glmm_result() -> MetaResult:
+    """The objective responses as the GLMM reports them: no weights, metafor's notes."""
+    return dataclasses.replace(orr_result(), method="GLMM", weights=np.full(5, np.nan), notes=(
+        "binomial-normal model fitted by ML (7-point adaptive Gauss-Hermite quadrature), "
+        "as metafor::rma.glmm(measure='PLO')",
+        "q is the Wald-type heterogeneity test QE.Wld; likelihood-ratio test QE.LRT = "
+        "6.1000 on 4 df, p = 0.1917",
+        "study weights are not defined for the GLMM (as in metafor): they are NaN",
+        "tau2 estimated at the boundary (0)"))
+
+
+def test_forest_of_the_glmm_says_its_tests_and_weights_in_words() -> None:
+    shown = texts(figures.forest(glmm_result(), events=XI, totals=NI))
+    joined = "\n".join(shown)
+    for raw in ("QE.Wld", "QE.LRT", "NaN", "nan", "metafor", "tau2"):
+        assert raw not in joined, raw
+    assert "τ² = 0.5, I² = 45.3%, Wald-type test of residual heterogeneity: Q = 7.30 " \
+        "(df = 4, p = 0.120)" in shown
+    assert "Squares of equal size: study weights are not defined for this model." in shown
+    assert "Note: τ² estimated at the boundary (0)" in shown
+    assert "Weight" not in shown
+
+
+def test_reader_notes_drops_what_the_plot_says_and_keeps_the_rest() -> None:
+    from evidence.book.figures.forest import reader_notes
+
+    assert reader_notes(glmm_result().notes) == ["Note: τ² estimated at the boundary (0)"]
+    assert reader_notes(["k = 1: no pooling", "", "an example"]) == ["Note: an example"]
+
+
+def test_forest_weight_column_where_the_model_defines_weights() -> None:
+    res = orr_result()
+    ax = figures.forest(res, events=XI, totals=NI).axes[0]
+    weight_x = {t.get_position()[0] for t in ax.texts if t.get_text() == "Weight"}
+    assert len(weight_x) == 1
+    cells = sorted(((t.get_position()[1], t.get_text()) for t in ax.texts
+                    if t.get_text().endswith("%") and "[" not in t.get_text()), reverse=True)
+    # the header row is y = 0, studies from y = -1 down, the pooled row says 100%
+    assert [c for _, c in cells] == [f"{w:.1f}%" for w in res.weights] + ["100%"]
+
+
+def test_forest_of_proportions_has_a_percentage_axis_and_decimals_on_request() -> None:
+    ax = figures.forest(orr_result()).axes[0]
+    assert ax.xaxis.get_major_formatter()(0.25, 0) == "25%"
+    shown = texts(figures.forest(orr_result(), percent=False))
+    assert f"{expit(-1.9):.2f} [{expit(-2.88):.2f}, {expit(-0.92):.2f}]" in shown
+    with pytest.raises(ValueError, match="percent=True needs a proportion"):
+        figures.forest(hr_result(), percent=True)
+
+
+def test_forest_ratio_shows_two_decimals_and_direction_labels_either_side_of_one() -> None:
+    fig = figures.forest(hr_result(), direction_labels=("Lower hazard with A",
+                                                        "Lower hazard with B"))
+    ax = fig.axes[0]
+    shown = texts(fig)
+    assert "0.40 [0.27, 0.60]" in shown  # ratios: natural units, two decimals
+    assert not any(t.endswith("%]") for t in shown)
+    left, right = artists(ax, "direction_label")
+    assert left.get_text() == "← Lower hazard with A" and left.get_ha() == "right"
+    assert right.get_text() == "Lower hazard with B →" and right.get_ha() == "left"
+    # anchored at HR = 1 in data coordinates, just either side of the reference line
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    ref_x = ax.transData.transform((1.0, 0.0))[0]
+    assert left.get_window_extent(renderer).x1 <= ref_x <= right.get_window_extent(renderer).x0
+    # under the x-axis and above the footnotes
+    bottom = ax.get_window_extent(renderer).y0
+    foot_top = max(t.get_window_extent(renderer).y1 for t in artists(ax, "footnote") if
+                   t.get_text())
+    assert foot_top <= left.get_window_extent(renderer).y0 < bottom
+    with pytest.raises(ValueError, match="need a reference line"):
+        figures.forest(hr_result(), refline=False, direction_labels=("a", "b"))
+    assert artists(figures.forest(hr_result()).axes[0], "direction_label") == []
+
+
+def test_forest_shows_registry_dollar_signs_literally() -> None:
+    shown = texts(figures.forest(orr_result(), labels=["$x$ 2012", *LABELS[1:]]))
+    assert r"\$x\$ 2012" in shown  # matplotlib's escape: drawn as "$x$", not as math
 
 
 @pytest.mark.parametrize(("sort", "expected"), [
@@ -497,7 +584,7 @@ def test_forest_proportion_axis_cuts_intervals_beyond_zero_and_says_so() -> None
     fig = figures.forest(res)
     assert fig.axes[0].get_xlim()[0] == 0.0
     shown = texts(fig)
-    assert "0.10 [-0.02, 0.25]" in shown  # PR is not clipped (as metafor); only the plot is
+    assert "10.0% [-2.0%, 25.0%]" in shown  # PR is not clipped (as metafor); only the plot is
     assert any("cut at 0 and 1" in t for t in shown)
     assert not any("cut at 0 and 1" in t for t in texts(figures.forest(orr_result())))
 
@@ -563,6 +650,10 @@ def test_caterpillar_for_many_studies_is_fast_and_fixed_size() -> None:
     assert all(lo <= m + 1e-12 for lo, m in zip(lows, mids, strict=True))
     assert artists(ax, "pooled_estimate")[0].get_xdata()[0] == pytest.approx(pooled["estimate"])
     assert fig.get_figheight() == figures.caterpillar(result).get_figheight()
+    assert ax.get_title(loc="left").endswith(
+        f"{100 * pooled['estimate']:.1f}% [{100 * pooled['ci_lower']:.1f}%, "
+        f"{100 * pooled['ci_upper']:.1f}%]")  # percentages, as the text gives them
+    assert ax.xaxis.get_major_formatter()(0.2, 0) == "20%"
     with pytest.raises(ValueError, match="k = 0"):
         figures.caterpillar(dataclasses.replace(result, k=0))
 
@@ -590,6 +681,18 @@ def test_two_arm_figure() -> None:
     assert rd.axes[0].get_xscale() == "linear"
     with pytest.raises(ValueError, match="unknown measure 'HR'"):
         figures.two_arm_figure(eff, studies, "HR")
+    assert artists(ax, "direction_label") == []
+
+
+def test_two_arm_figure_direction_labels_either_side_of_no_difference() -> None:
+    eff = two_arm.two_arm_effects(two_arm.two_arm_pairs(outcome_rows()))
+    fig = figures.two_arm_figure(eff, study_rows(), "RR",
+                                 direction_labels=two_arm.direction_labels("RR"))
+    ax = fig.axes[0]
+    left, right = artists(ax, "direction_label")
+    assert left.get_text() == "← Outcome less frequent in the experimental arm"
+    assert right.get_text() == "Outcome more frequent in the experimental arm →"
+    assert left.get_position()[0] == right.get_position()[0] == 1.0
 
 
 def test_two_arm_figure_caps_rows_randomised_first() -> None:
@@ -608,3 +711,14 @@ def test_two_arm_figure_caps_rows_randomised_first() -> None:
     assert "R\nObjective response" in shown  # the randomised comparison is kept
     assert "B (not randomised)" in shown and "A (not randomised)" not in shown
     assert any("2 of 3 comparisons (randomised first" in t.get_text() for t in fig.texts)
+
+
+def test_forest_log_axis_over_many_decades_ticks_only_powers_of_ten() -> None:
+    wide = dataclasses.replace(hr_result(), ci_lower=math.log(0.01), ci_upper=math.log(16.0))
+    ax = figures.forest(wide).axes[0]
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks and all(math.log10(t) == pytest.approx(round(math.log10(t))) for t in ticks)
+    narrow = figures.forest(hr_result()).axes[0]  # 0.16 to 0.82: 1-2-5 ticks
+    lo, hi = narrow.get_xlim()
+    assert 0.2 in [round(t, 6) for t in narrow.get_xticks() if lo <= t <= hi]

@@ -150,3 +150,21 @@ def test_pooled_patients_is_the_sum_only_when_every_pooled_row_states_it() -> No
     assert hazard_ratios.pooled_patients(rows.assign(patients=["58", ""])) is None
     assert hazard_ratios.pooled_patients(rows.drop(columns="patients")) is None
     assert hazard_ratios.pooled_patients(rows.iloc[:0]) is None
+
+
+def test_direction_labels_follow_the_harmonised_direction() -> None:
+    """HR = hazard of the first-named group over the second's: below 1 the first group
+    has the lower hazard. The labels name the groups in that order, in words."""
+    assert hazard_ratios.hazard_ratio_direction_labels("ctc_her2_positive_vs_negative") == (
+        "Lower hazard with HER2-positive CTCs", "Lower hazard with HER2-negative CTCs")
+    # the reverse comparison swaps the sides, as harmonising inverts the ratios
+    assert hazard_ratios.hazard_ratio_direction_labels("ctc_her2_negative_vs_positive") == (
+        "Lower hazard with HER2-negative CTCs", "Lower hazard with HER2-positive CTCs")
+    # groups without a reader's name are spelt out from their slugs
+    assert hazard_ratios.comparison_groups("therapy_line_ge2_vs_1") == (
+        "therapy_line_ge2", "therapy_line_1")
+    assert hazard_ratios.hazard_ratio_direction_labels("lapatinib_chemo_vs_trastuzumab_chemo"
+                                                       ) == (
+        "Lower hazard with lapatinib chemo", "Lower hazard with trastuzumab chemo")
+    with pytest.raises(ValueError, match="not '<numerator>_vs_<reference>'"):
+        hazard_ratios.hazard_ratio_direction_labels("x_versus_y")

@@ -179,3 +179,18 @@ def test_randomised_trials_sentence_says_which_trials_select_by_her2_ctcs() -> N
     assert none.startswith("Of the 1 randomised trial in the registry, none selected")
     assert two_arm.randomised_trials_sentence(studies.iloc[4:], pairs) == \
         "No randomised trial is in the registry."
+
+
+def test_direction_labels_say_more_or_less_frequent_in_the_experimental_arm() -> None:
+    """Effects are experimental vs control, so below 1 (RR, OR) or 0 (RD) the outcome was
+    less frequent in the experimental arm; good or bad depends on the outcome, so the
+    labels never say "favours"."""
+    for measure in ("RR", "OR", "RD"):
+        left, right = two_arm.direction_labels(measure)
+        assert left == "Outcome less frequent in the experimental arm"
+        assert right == "Outcome more frequent in the experimental arm"
+    assert two_arm.direction_labels("RR", ["objective_response"] * 2)[0] == (
+        "Objective response less frequent in the experimental arm")
+    assert "favours" not in " ".join(two_arm.direction_labels("OR", ["a", "b"])).lower()
+    with pytest.raises(ValueError, match="unknown measure 'HR'"):
+        two_arm.direction_labels("HR")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evidence.book.names import ADJUSTMENT_NAMES, TEST_NAMES
+from evidence.book.names import ADJUSTMENT_NAMES, GROUP_NAMES, TEST_NAMES, name
 from evidence.book.pooled import describe_interval
 from evidence.book.studies import StudyIndex
 from evidence.book.text import fmt_ci, fmt_num, md, p_cell, plural
@@ -28,8 +28,10 @@ __all__ = [
     "ADJUSTED",
     "ADJUSTMENT_NAMES",
     "HR_PANEL",
+    "comparison_groups",
     "describe_hazard_ratios",
     "harmonise_hazard_ratios",
+    "hazard_ratio_direction_labels",
     "hazard_ratio_effects",
     "hazard_ratio_notes",
     "hazard_ratio_panel",
@@ -54,6 +56,47 @@ def _split_comparison(comparison: str) -> tuple[str, str]:
     if not sep or not head or not tail:
         raise ValueError(f"comparison {comparison!r} is not '<numerator>_vs_<reference>'")
     return head, tail
+
+
+def comparison_groups(comparison: str) -> tuple[str, str]:
+    """The two groups of ``"<numerator>_vs_<reference>"`` as slugs, the reference
+    completed from a prefix it shares with the numerator
+    (``ctc_her2_positive_vs_negative`` → ``("ctc_her2_positive", "ctc_her2_negative")``).
+
+    Raises
+    ------
+    ValueError
+        ``comparison`` is not ``<numerator>_vs_<reference>``.
+    """
+    num, ref = _split_comparison(comparison)
+    prefix = num.rpartition("_")[0]
+    if prefix and "_" not in ref:  # the rule harmonise_hazard_ratios reads reversals by
+        ref = f"{prefix}_{ref}"
+    return num, ref
+
+
+def hazard_ratio_direction_labels(comparison: str) -> tuple[str, str]:
+    """What a hazard ratio below and above 1 means, for the forest plot's axis.
+
+    Every hazard ratio of the analysis is the hazard of the first-named group over the
+    second's (:func:`harmonise_hazard_ratios`), so HR < 1 is a lower hazard in the
+    first group and HR > 1 a lower hazard in the second.  These are prognostic
+    comparisons, not treatments, so the labels say "lower hazard with", not "favours".
+
+    Parameters
+    ----------
+    comparison : str
+        ``"<numerator>_vs_<reference>"``, e.g. ``"ctc_her2_positive_vs_negative"``.
+
+    Returns
+    -------
+    (str, str)
+        The left (HR < 1) and right (HR > 1) labels, e.g.
+        ``("Lower hazard with HER2-positive CTCs", "Lower hazard with HER2-negative CTCs")``.
+    """
+    num, ref = comparison_groups(comparison)
+    return (f"Lower hazard with {name(num, GROUP_NAMES)}",
+            f"Lower hazard with {name(ref, GROUP_NAMES)}")
 
 
 def harmonise_hazard_ratios(rows: pd.DataFrame, comparison: str) -> pd.DataFrame:

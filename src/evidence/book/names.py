@@ -14,6 +14,7 @@ __all__ = [
     "ADJUSTMENT_NAMES",
     "ARM_NAMES",
     "CATEGORY_NAMES",
+    "GROUP_NAMES",
     "LEVEL_NAMES",
     "MEASURE_LABELS",
     "MEASURE_NAMES",
@@ -171,6 +172,14 @@ OUTCOME_PHRASES: dict[str, tuple[str, str]] = {
 #: Values of ``effects.csv`` ``adjusted``.
 ADJUSTMENT_NAMES: dict[str, str] = {"no": "unadjusted (univariable)",
                                     "yes": "adjusted (multivariable)"}
+
+#: The groups of an ``effects.csv`` comparison ``<numerator>_vs_<reference>``, by slug.
+GROUP_NAMES: dict[str, str] = {
+    "ctc_her2_positive": "HER2-positive CTCs",
+    "ctc_her2_negative": "HER2-negative CTCs",
+    "hormone_receptor_positive": "hormone receptor-positive disease",
+    "hormone_receptor_negative": "hormone receptor-negative disease",
+}
 
 
 def name(value: str, names: Mapping[str, str]) -> str:

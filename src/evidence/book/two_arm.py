@@ -39,6 +39,7 @@ __all__ = [
     "context_table",
     "describe_two_arm",
     "describe_unreported",
+    "direction_labels",
     "randomised_trials_sentence",
     "two_arm_effects",
     "two_arm_overview",
@@ -46,6 +47,35 @@ __all__ = [
     "two_arm_table",
     "unreported_randomised",
 ]
+
+
+def direction_labels(measure: str, outcomes: Sequence[str] = ()) -> tuple[str, str]:
+    """What an effect left and right of "no difference" means, for the figure's axis.
+
+    Every effect is the experimental arm against the control arm, so a risk ratio or
+    odds ratio below 1 (a risk difference below 0) means the outcome was less frequent
+    in the experimental arm.  Whether that favours the experimental arm depends on the
+    outcome (more responses are better, more persistent CTCs worse), so with several
+    outcomes the labels say "less/more frequent", not "favours".
+
+    Parameters
+    ----------
+    measure : {"RR", "OR", "RD"}
+        The measure drawn.
+    outcomes : sequence of str, optional
+        The outcomes drawn; with exactly one, its short name is used
+        (``"Objective response less frequent in the experimental arm"``).
+
+    Returns
+    -------
+    (str, str)
+        The left and right labels.
+    """
+    check_measure(measure, TWO_GROUP_MEASURES)
+    distinct = list(dict.fromkeys(str(o) for o in outcomes))
+    what = cap(outcome_short(distinct[0])) if len(distinct) == 1 else "Outcome"
+    return (f"{what} less frequent in the experimental arm",
+            f"{what} more frequent in the experimental arm")
 
 
 def two_arm_pairs(outcomes: pd.DataFrame, outcome_list: Sequence[str] | None = None

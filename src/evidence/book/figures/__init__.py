@@ -19,7 +19,7 @@ Conventions shared by every function:
   alone.  Fonts are matplotlib's default (DejaVu Sans).
 - Artists that tests and readers may want to find carry a ``gid``:
   ``"study_markers"``, ``"study_ci"``, ``"pooled_diamond"``,
-  ``"prediction_interval"``, ``"refline"``, ``"pooled_estimate"``,
+  ``"prediction_interval"``, ``"refline"``, ``"direction_label"``, ``"pooled_estimate"``,
   ``"pooled_ci_band"``, ``"pseudo_ci"``, ``"bubbles"``, ``"fitted_line"``,
   ``"transition_cells"``, ``"cell_text"``, ``"flow_box"``, ``"flow_arrow"``.
 

@@ -148,11 +148,17 @@ def study_labels(labels: Sequence[str] | Mapping[str, str] | None,
     if labels is None:
         return ids
     if isinstance(labels, Mapping):
-        return [str(labels.get(s, s)) for s in ids]
-    out = [str(label) for label in labels]
+        return [plain_text(labels.get(s, s)) for s in ids]
+    out = [plain_text(label) for label in labels]
     if len(out) != k:
         raise ValueError(f"labels must have one entry per study ({k}), got {len(out)}")
     return out
+
+
+def plain_text(value: Any) -> str:
+    """Registry text for a matplotlib label, shown literally: ``$`` would start mathtext,
+    so it is escaped (``\\$``)."""
+    return str(value).replace("$", r"\$")
 
 
 def check_events(events: Sequence[int] | None, totals: Sequence[int] | None,
@@ -231,13 +237,16 @@ def set_xlim(ax: Axes, values: Sequence[float], scale: Scale) -> None:
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         v = v[v > 0]
         if v.size == 0:
             return
         lo, hi = np.log(v.min()), np.log(v.max())
+        # 1-2-5 ticks over a narrow range; over more than two decades they would overlap
+        wide = (hi - lo) / math.log(10.0) > 2.0
+        ax.xaxis.set_major_locator(LogLocator(base=10.0,
+                                              subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
         pad = 0.06 * (hi - lo) if hi > lo else 0.5
         ax.set_xlim(math.exp(lo - pad), math.exp(hi + pad))
         return
@@ -371,8 +380,34 @@ def model_label(result: Any) -> str:
     return f"Random-effects model ({method}{extra})"
 
 
+def percent_axis(ax: Axes) -> None:
+    """Tick labels of a proportion axis as whole percentages (``0%``, ``25%``, …)."""
+    from matplotlib.ticker import PercentFormatter
+
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+
+
+def draw_direction_labels(ax: Axes, ref: float, labels: tuple[str, str]) -> None:
+    """Write what each side of the reference line means under the axis (RevMan's
+    "favours …"): ``labels[0]`` ends just left of ``ref``, ``labels[1]`` starts just
+    right of it, on the first footer line, with an arrow pointing away from ``ref``."""
+    from matplotlib.transforms import ScaledTranslation, blended_transform_factory
+
+    base = blended_transform_factory(ax.transData, ax.transAxes)
+    y = -(XAXIS_SPACE + 0.02)
+    for text, dx, align in ((f"\u2190 {labels[0]}", -0.06, "right"),
+                            (f"{labels[1]} \u2192", 0.06, "left")):
+        ax.text(ref, 0.0, plain_text(text),
+                transform=base + ScaledTranslation(dx, y, ax.figure.dpi_scale_trans),
+                ha=align, va="top", fontsize=FONT - 0.5, color="black", clip_on=False,
+                gid="direction_label")
+
+
 def heterogeneity_text(result: MetaResult) -> str:
-    """metafor-style heterogeneity summary, e.g. ``τ² = 0.41, I² = 63.2%, Q = ...``."""
+    """metafor-style heterogeneity summary, e.g. ``τ² = 0.41, I² = 63.2%, Q = ...``.
+
+    For the GLMM, Q is named in words as the Wald-type test of residual heterogeneity
+    (metafor's ``QE.Wld``; the attribute name is never shown)."""
     parts = []
     if not is_common_effect(str(result.method)):
         tau2 = float(result.tau2)
@@ -381,5 +416,8 @@ def heterogeneity_text(result: MetaResult) -> str:
     parts.append("I² = " + ("n.a." if not np.isfinite(i2) else f"{i2:.1f}%"))
     q = float(result.q)
     q_text = "n.a." if not np.isfinite(q) else f"{q:.2f}"
-    parts.append(f"Q = {q_text} (df = {int(result.q_df)}, {fmt_p_value(float(result.q_pvalue))})")
+    test = ("Wald-type test of residual heterogeneity: " if str(result.method) == "GLMM"
+            else "")
+    parts.append(f"{test}Q = {q_text} (df = {int(result.q_df)}, "
+                 f"{fmt_p_value(float(result.q_pvalue))})")
     return ", ".join(parts)

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evidence.book.figures._base import FONT, PALETTE, new_figure, text_width
+from evidence.book.figures._base import (
+    FONT,
+    PALETTE,
+    draw_direction_labels,
+    new_figure,
+    plain_text,
+    text_width,
+)
 from evidence.book.names import MEASURE_NAMES, outcome_short
 from evidence.book.studies import StudyIndex, most_telling
 from evidence.book.text import cap, fmt_num
@@ -272,7 +279,8 @@ def flow_diagram(stages: Sequence[tuple[str, int | None]] | pd.DataFrame, *,
 
 def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = "RR",
                    *, ax: Any = None, title: str | None = None,
-                   max_rows: int | None = None) -> Figure:
+                   max_rows: int | None = None,
+                   direction_labels: tuple[str, str] | None = None) -> Figure:
     """Forest-style plot of two-arm effects, one row per comparison, nothing pooled.
 
     Ratios are drawn on a log axis with a reference line at 1 (0 for ``RD``).
@@ -294,6 +302,10 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     max_rows : int, optional
         Draw at most this many comparisons: randomised ones first, then the largest
         by patients (in the table's order); the title then says how many are shown.
+    direction_labels : (str, str), optional
+        What an estimate left and right of the reference line means, written under the
+        axis on either side of it (RevMan's "favours …"), e.g. from
+        :func:`evidence.book.two_arm.direction_labels`.
 
     Returns
     -------
@@ -317,7 +329,7 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         s = study(r["study_id"])
         is_rand = s.get("randomized") == "yes"
         rand.append(is_rand)
-        labels.append(f"{s['label']}" + ("" if is_rand else " (not randomised)") + "\n"
+        labels.append(plain_text(s['label']) + ("" if is_rand else " (not randomised)") + "\n"
                       + cap(outcome_short(r["outcome"])))
     texts = [f"{fmt_num(e, 2)} [{fmt_num(lo, 2)}, {fmt_num(hi, 2)}]"
              for e, lo, hi in zip(rows["estimate"], rows["ci_lower"], rows["ci_upper"],
@@ -331,8 +343,9 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     w3 = max(text_width(t, size=font) for t in [*texts, headers[2]]) + 2 * pad
     foot = ("Filled squares: randomised comparison; open squares: not randomised.\n"
             "Each row is one study's own estimate with its Wald 95% CI; nothing is pooled.")
+    label_space = 0.22 if direction_labels is not None else 0.0
     if ax is None:
-        top, bottom = (0.45 if title else 0.15), 1.05
+        top, bottom = (0.45 if title else 0.15), 1.05 + label_space
         width = 0.3 + w1 + w2 + plot_w + w3
         height = top + (k + 1) * row_h + bottom
         fig = new_figure(width, height)
@@ -392,7 +405,11 @@ def two_arm_figure(effects: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         for yy, cell in zip(y, cells, strict=True):
             ax.text(x, yy, cell, transform=_at(dx), ha=align, va="center", fontsize=font,
                     clip_on=False, gid="cell")
+    if direction_labels is not None:
+        if len(direction_labels) != 2:
+            raise ValueError("direction_labels must be two strings: (left, right)")
+        draw_direction_labels(ax, null, direction_labels)
     ax.text(0.0, 0.0, foot, transform=ax.transAxes + ScaledTranslation(
-        -(w1 + w2) + pad, -0.55, fig.dpi_scale_trans), fontsize=font - 1, ha="left",
-        va="top", color="0.25", clip_on=False, gid="footnote")
+        -(w1 + w2) + pad, -0.55 - label_space, fig.dpi_scale_trans), fontsize=font - 1,
+        ha="left", va="top", color="0.25", clip_on=False, gid="footnote")
     return fig

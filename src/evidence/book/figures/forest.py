@@ -19,6 +19,7 @@ from evidence.book.figures._base import (
     apply_scalar,
     as_vector,
     check_events,
+    draw_direction_labels,
     draw_footer,
     draw_table,
     fmt,
@@ -26,6 +27,7 @@ from evidence.book.figures._base import (
     heterogeneity_text,
     model_label,
     new_figure,
+    percent_axis,
     refline_value,
     scale_for,
     set_xlim,
@@ -33,7 +35,7 @@ from evidence.book.figures._base import (
     table_axes,
     wrap_footnotes,
 )
-from evidence.book.text import shows_prediction
+from evidence.book.text import fmt_pct, shows_prediction
 from evidence.stats.checks import critical_value
 from evidence.stats.vocabulary import PROPORTION_MEASURES, check_measure
 
@@ -55,15 +57,18 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
            xlabel: str | None = None, show_weights: bool = True, show_pi: bool = True,
            sort: str | None = None, title: str | None = None,
            refline: float | bool | None = None, digits: int = 2,
-           risk_of_bias: Sequence[str | None] | None = None) -> Figure:
+           risk_of_bias: Sequence[str | None] | None = None, percent: bool | None = None,
+           direction_labels: tuple[str, str] | None = None) -> Figure:
     """Forest plot of a meta-analysis in the usual clinical layout.
 
     Left columns: study label and (if given) events/total; centre: one square per
     study, area proportional to its weight, with its confidence interval, then the
     pooled diamond and, for random-effects models, the prediction interval as a
     dashed bar under it; right columns: "estimate [CI]" and weight (%).  Under the
-    x-axis: the heterogeneity line ``τ² = …, I² = …%, Q = … (df = …, p = …)``, the
-    measure and method, and the result's ``notes``.
+    x-axis: the reference line's direction labels (``direction_labels``, RevMan's
+    "favours …"), the heterogeneity line ``τ² = …, I² = …%, Q = … (df = …, p = …)``, the
+    measure and method (or, with one study, that nothing is pooled), and the result's
+    ``notes`` in words (:func:`reader_notes`).
 
     Parameters
     ----------
@@ -105,11 +110,19 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
         ratios, 0 for log ratios and risk differences, none for proportions),
         False for none, or a value on the displayed scale.
     digits : int, default 2
-        Decimals in the "estimate [CI]" column.
+        Decimals in the "estimate [CI]" column (of a percentage: ``digits - 1``).
     risk_of_bias : sequence of str or None, optional
         Each study's overall risk-of-bias judgement (in input order; None: not
         assessed), drawn as a coloured symbol in a last column, as RevMan does
         (:data:`evidence.book.figures.robvis.JUDGEMENT_STYLE`).
+    percent : bool, optional
+        Show proportions as percentages (``"6.2% [0.8%, 34.0%]"``, as the text does,
+        and a percentage axis).  Default: True when the displayed scale is a
+        proportion.
+    direction_labels : (str, str), optional
+        What an estimate left and right of the reference line means, written under
+        the axis on either side of it (RevMan's "favours …" labels), e.g.
+        ``("Lower hazard with A", "Lower hazard with B")``.  Needs a reference line.
 
     Returns
     -------
@@ -118,7 +131,8 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
 
     Notes
     -----
-    With ``k == 1`` the study is drawn alone with the note "k = 1: not pooled".
+    With ``k == 1`` the study is drawn alone with the note "A single study: nothing is
+    pooled" (no method is named: there is no model).
     """
     measure = check_measure(str(result.measure))
     k = int(result.k)
@@ -133,6 +147,10 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
     scale = scale_for(measure, transform, getattr(result, "harmonic_mean_n", None))
     level = float(getattr(result, "level", 0.95))
     z = critical_value(level)
+    if percent is None:
+        percent = scale.kind == "proportion"
+    elif percent and scale.kind != "proportion":
+        raise ValueError("percent=True needs a proportion shown on the natural scale")
 
     if study_ci is not None:
         lo = as_vector(study_ci[0], k, "study_ci lower")
@@ -179,8 +197,20 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
     pi_y = pooled_y - 1.0
     row_labels = [names[i] for i in order]
     row_counts = [f"{ev[i]}/{tot[i]}" for i in order] if ev is not None else None
-    row_est = [fmt_interval(point[i], lo[i], hi[i], digits) for i in order]
-    show_w = show_weights and has_weights
+
+    def number(value: float) -> str:
+        if percent and np.isfinite(value):
+            return fmt_pct(value, max(digits - 1, 0))
+        return fmt(value, digits)
+
+    def bounds(lower: float, upper: float) -> str:
+        return f"[{number(lower)}, {number(upper)}]"
+
+    def interval(est: float, lower: float, upper: float) -> str:
+        return f"{number(est)} {bounds(lower, upper)}"
+
+    row_est = [interval(point[i], lo[i], hi[i]) for i in order]
+    show_w = show_weights and has_weights and pooled
     row_w = [f"{weights[i]:.1f}%" for i in order]
     rob_cells: list[tuple[str, str]] = []
     if risk_of_bias is not None:
@@ -198,14 +228,14 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
         row_labels.append(model_label(result))
         if row_counts is not None and ev is not None and tot is not None:
             row_counts.append(f"{int(ev.sum())}/{int(tot.sum())}")
-        row_est.append(fmt_interval(est_n, ci_l, ci_u, digits))
+        row_est.append(interval(est_n, ci_l, ci_u))
         row_w.append("100%")
         if draw_pi:
             ys.append(pi_y)
             row_labels.append("Prediction interval")
             if row_counts is not None:
                 row_counts.append("")
-            row_est.append(f"[{fmt(pi_l, digits)}, {fmt(pi_u, digits)}]")
+            row_est.append(bounds(pi_l, pi_u))
             row_w.append("")
     n_rows = 1 + int(-min(ys))
 
@@ -223,22 +253,21 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
                             badges=tuple(c[1] for c in rob_cells) + ("",) * extra))
 
     foot = []
-    if pooled:
-        foot.append(heterogeneity_text(result))
-    else:
-        foot.append("k = 1: not pooled")
     study_ci_text = ("as given (e.g. exact)" if study_ci is not None
                      else f"Wald, yi ± {z:.2f}·√vi on the {measure} scale")
-    foot.append(f"Measure: {measure} ({SCALE_LABEL[measure].lower()}); method: {method}; "
-                f"study CIs: {study_ci_text}")
-    if show_weights and not has_weights:
-        foot.append("Squares of equal size: model weights are not defined for this method.")
+    if pooled:
+        foot.append(heterogeneity_text(result))
+        foot.append(f"Pooled on the {SCALE_LABEL[measure].lower()} scale ({measure}); "
+                    f"study CIs: {study_ci_text}")
+    else:
+        foot.append(f"A single study: nothing is pooled; study CI: {study_ci_text}")
+    if show_weights and not has_weights and pooled:
+        foot.append("Squares of equal size: study weights are not defined for this model.")
     drawn = np.concatenate([lo, hi, [ci_l, ci_u] if pooled else [],
                             [pi_l, pi_u] if draw_pi else []])
     if scale.kind == "proportion" and np.any((drawn < 0) | (drawn > 1)):
         foot.append("Intervals are cut at 0 and 1 in the plot; the numbers are not.")
-    foot.extend(f"Note: {n}" for n in getattr(result, "notes", ())
-                if not str(n).startswith(("k = 1", "study weights are not defined")))
+    foot.extend(reader_notes(getattr(result, "notes", ())))
     if rob_cells:
         from evidence.book.figures.robvis import judgement_style
 
@@ -247,11 +276,21 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
             f"{judgement_style(j)[1]} {judgement_style(j)[0].lower()}" for j in shown)
             + ("; n.a. not assessed" if None in risk_of_bias else ""))
     foot = wrap_footnotes(foot, left, right, ax)
+    ref = refline_value(refline, scale)
+    if direction_labels is not None:
+        if ref is None:
+            raise ValueError("direction_labels need a reference line (refline)")
+        if len(direction_labels) != 2:
+            raise ValueError("direction_labels must be two strings: (left, right)")
+    # the direction labels take the first footer line; the footnotes follow
+    skip = 1 if direction_labels is not None else 0
 
-    fig, ax = table_axes(ax, n_rows=n_rows, left=left, right=right, n_foot=len(foot),
-                          title=title)
+    fig, ax = table_axes(ax, n_rows=n_rows, left=left, right=right,
+                          n_foot=len(foot) + skip, title=title)
     draw_table(ax, ys=ys, header_y=0.0, left=left, right=right)
-    draw_footer(ax, foot, left)
+    draw_footer(ax, [""] * skip + foot, left)
+    if direction_labels is not None and ref is not None:
+        draw_direction_labels(ax, ref, direction_labels)
 
     from matplotlib.collections import LineCollection
     from matplotlib.patches import Polygon
@@ -280,14 +319,48 @@ def forest(result: MetaResult, *, labels: Sequence[str] | Mapping[str, str] | No
             ax.plot([pi_l, pi_u], [pi_y, pi_y], color=PALETTE["vermillion"], linestyle="--",
                     linewidth=1.6, marker="|", markersize=8, gid="prediction_interval")
             x_values += [pi_l, pi_u]
-    ref = refline_value(refline, scale)
     if ref is not None:
         ax.axvline(ref, color="0.35", linestyle=":", linewidth=1.0, zorder=1, gid="refline")
         x_values.append(ref)
     ax.set_ylim(-(n_rows - 1) - 0.6, 0.6)
     set_xlim(ax, x_values, scale)
+    if percent:
+        percent_axis(ax)
     ax.set_xlabel(xlabel if xlabel is not None else scale.label, fontsize=FONT)
     return fig
+
+
+#: Prefixes of the statistics' notes that the forest plot says otherwise (the model
+#: label, the heterogeneity line, the equal squares) or that only an analyst needs.
+_SAID_OTHERWISE = ("k = 1", "study weights are not defined", "q is the Wald-type",
+                   "binomial-normal model fitted by ML")
+
+
+def reader_notes(notes: Sequence[str]) -> list[str]:
+    """A result's ``notes`` as footnotes for readers.
+
+    Notes that the forest plot already says in words (a single study, the GLMM's
+    undefined weights, its Wald-type and likelihood-ratio heterogeneity tests, how it
+    was fitted) are dropped; ``tau2`` is written τ²; the rest are kept as "Note: …".
+
+    Parameters
+    ----------
+    notes : sequence of str
+        ``MetaResult.notes`` (the statistics' own words).
+
+    Returns
+    -------
+    list of str
+        One footnote per note kept, in order; never a metafor attribute name such as
+        ``QE.Wld`` or the word NaN.
+    """
+    out = []
+    for note in notes:
+        text = str(note).strip()
+        if not text or text.startswith(_SAID_OTHERWISE):
+            continue
+        out.append(f"Note: {text.replace('tau2', 'τ²')}")
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -538,8 +611,15 @@ def caterpillar(result: MetaResult, *, study_ci: tuple[Any, Any] | None = None,
     ax.tick_params(labelsize=FONT)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+    proportion = measure in PROPORTION_MEASURES
+    if proportion:
+        percent_axis(ax)
+
+    def number(value: float) -> str:
+        return fmt_pct(value) if proportion else fmt(value, 2)
+
     ax.set_title(title if title is not None else
-                 f"{model_label(result)}: {pooled.estimate:.2f} "
-                 f"[{pooled.ci_lower:.2f}, {pooled.ci_upper:.2f}]",
+                 f"{model_label(result)}: {number(pooled.estimate)} "
+                 f"[{number(pooled.ci_lower)}, {number(pooled.ci_upper)}]",
                  loc="left", fontsize=FONT + 1)
     return fig
