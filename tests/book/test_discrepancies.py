@@ -70,3 +70,30 @@ def test_the_registry_shows_its_known_discrepancies_and_assumptions() -> None:
     assumed = discrepancies.registry_assumptions(reg.outcomes, reg.studies)
     jacot = assumed[(assumed["Study"] == "Jacot 2025") & (assumed["Counts"] == "13 / 20")]
     assert len(jacot) == 1 and jacot["What is assumed"].iloc[0].startswith("Assumes all 7")
+
+
+def test_printed_p_values_stand_beside_fishers_exact_test() -> None:
+    studies = pd.DataFrame({"study_id": ["v2024"], "label": ["V 2024"], "year": [2024]})
+    rows = _outcome_rows(
+        {"study_id": "v2024", "arm": "t", "outcome": "objective_response", "events": 4,
+         "total": 8, "arm_role": "experimental", "printed_p": "0.34",
+         "note": "Denominator as treated. Printed p = 0.34 is for the whole response table."},
+        {"study_id": "v2024", "arm": "c", "outcome": "objective_response", "events": 5,
+         "total": 25, "arm_role": "control", "printed_p": ""})
+    got = discrepancies.printed_p_values(rows, studies)
+    # Fisher's exact test of 4/8 vs 5/25, two-sided: 0.170 (scipy.stats.fisher_exact)
+    assert got.to_dict("records") == [
+        {"Study": "V 2024", "What": "Objective response", "Counts": "4/8 vs 5/25",
+         "Printed p": "0.34", "Fisher's exact p (two-sided)": "0.170",
+         "What the source tested": "Printed p = 0.34 is for the whole response table."}]
+    no_control = rows.iloc[:1]
+    assert discrepancies.printed_p_values(no_control, studies).empty
+
+
+def test_the_registry_shows_printed_p_values_beside_recomputed_ones() -> None:
+    ctx = open_analysis("x", str(Path(__file__).resolve().parents[2] / "data"),
+                        "/nonexistent-results")
+    reg = ctx.registry_tables()
+    got = discrepancies.printed_p_values(reg.outcomes, reg.studies)
+    pairs = set(zip(got["Printed p"], got["Fisher's exact p (two-sided)"], strict=True))
+    assert {("0.34", "0.170"), ("0.765", "0.732")} <= pairs  # issue 13, item 18

@@ -437,3 +437,22 @@ def test_effects_patients_is_an_optional_positive_count(tmp_path: Path, value: s
     body = [lines[0] + ",patients", lines[1] + f",{value}", lines[2] + ","]
     data = make(tmp_path, files={"effects.csv": "\n".join(body) + "\n"})
     assert messages(data) == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(("value", "role", "expected"), [
+    ("0.34", "experimental", None),
+    ("", "control", None),
+    ("0", "experimental", "data/outcomes.csv:2: printed_p: must be in (0, 1], got 0"),
+    ("1.5", "experimental", "data/outcomes.csv:2: printed_p: must be in (0, 1], got 1.5"),
+    ("0.34", "control", "data/outcomes.csv:2: printed_p: belongs on the experimental arm's "
+                        "row (the p-value of its comparison with the control arm)"),
+])
+def test_outcomes_printed_p_is_a_p_value_on_the_experimental_row(
+        tmp_path: Path, value: str, role: str, expected: str | None) -> None:
+    rows = ("study_id,arm,outcome,subgroup,events,total,derived,source,quote,use,note,"
+            "arm_role,printed_p\n"
+            f"verschoor2024,trastuzumab_taxane,objective_response,,4,8,,a.txt,PR 4 of 8,,,"
+            f"{role},{value}\n"
+            "verschoor2024,taxane_only,objective_response,,5,25,,a.txt,PR 5 of 25,,,control,\n")
+    data = make(tmp_path, files={"outcomes.csv": rows})
+    assert messages(data) == ([expected] if expected else [])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["registry_assumptions", "source_discrepancies"]
+__all__ = ["printed_p_values", "registry_assumptions", "source_discrepancies"]
 
 
 def _text(value: Any) -> str:
@@ -125,3 +125,53 @@ def registry_assumptions(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.Da
                     else "alternative",
                     "What is assumed": "; ".join(dict.fromkeys(said))})
     return pd.DataFrame(out, columns=["Study", "What", "Counts", "Reading", "What is assumed"])
+
+
+_P_SENTENCE = re.compile(r"\bp\s*=", re.IGNORECASE)
+
+
+def printed_p_values(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """Each p-value a source prints for a two-arm comparison (``outcomes.csv``
+    ``printed_p`` on the experimental arm's row) beside Fisher's exact test (two-sided)
+    of the counts the registry holds for that arm and the study's control arm.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns ``Study``, ``What``, ``Counts`` (experimental vs control),
+        ``Printed p``, ``Fisher's exact p (two-sided)`` and ``What the source tested``
+        (the sentences of the row's ``note`` that speak of its p-value), one row per
+        printed p-value whose study has exactly one control arm for that outcome.
+    """
+    import pandas as pd
+
+    from evidence.book.text import fmt_p
+    from evidence.stats.distributions import fisher_exact
+
+    labels = _labels(studies)
+    rows = _by_study(outcomes, studies)
+    out = []
+    for r in rows:
+        printed = _text(r.get("printed_p")).strip()
+        if not printed or r.get("use", "primary") != "primary":
+            continue
+        controls = [c for c in rows if c["study_id"] == r["study_id"]
+                    and c["outcome"] == r["outcome"]
+                    and _text(c.get("subgroup")) == _text(r.get("subgroup"))
+                    and c.get("use", "primary") == "primary"
+                    and c.get("arm_role") == "control"]
+        if len(controls) != 1:
+            continue
+        c = controls[0]
+        a, n1, b, n2 = int(r["events"]), int(r["total"]), int(c["events"]), int(c["total"])
+        said = [s.strip() for s in _SENTENCE_END.split(_text(r.get("note")))
+                if _P_SENTENCE.search(s)]
+        out.append({"Study": labels.get(r["study_id"], r["study_id"]),
+                    "What": _reader_what({**r, "arm": "all"}),
+                    "Counts": f"{a}/{n1} vs {b}/{n2}",
+                    "Printed p": printed,
+                    "Fisher's exact p (two-sided)": fmt_p(fisher_exact(a, n1 - a, b, n2 - b))
+                    .removeprefix("p = ").removeprefix("p "),
+                    "What the source tested": " ".join(said) or "not stated in the registry"})
+    return pd.DataFrame(out, columns=["Study", "What", "Counts", "Printed p",
+                                      "Fisher's exact p (two-sided)", "What the source tested"])

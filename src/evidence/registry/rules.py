@@ -115,7 +115,8 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
                     "source", "notes", "cohort", "tissue_source", "url", "locator",
                     "retrieved"),
     "outcome_types.csv": ("arm_role_required", "appraisal"),
-    "outcomes.csv": ("use", "note", "arm_role", "source_error", *PROVENANCE_COLUMNS),
+    "outcomes.csv": ("use", "note", "arm_role", "source_error", *PROVENANCE_COLUMNS,
+                     "printed_p"),
     "effects.csv": ("subgroup", "derived", "use", "note", "source_error",
                     *PROVENANCE_COLUMNS, "reference_group", "patients"),
     "transitions.csv": ("source_error", *PROVENANCE_COLUMNS),
@@ -311,6 +312,14 @@ def _check_outcomes(table: Table, studies: set[str] | None, outcomes: set[str] |
         if events is not None and total is not None and events > total:
             check.add(record, "events", f"events {events} > total {total}")
         _provenance(check, record)
+        if record.cells.get("printed_p"):
+            printed_p = check.number(record, "printed_p")
+            if printed_p is not None and not 0 < printed_p <= 1:
+                check.add(record, "printed_p",
+                          f"must be in (0, 1], got {record.cells['printed_p']}")
+            elif printed_p is not None and record.cells.get("arm_role") != "experimental":
+                check.add(record, "printed_p", "belongs on the experimental arm's row (the "
+                          "p-value of its comparison with the control arm)")
         use = check.use(record)
         if use is not None:
             uses[record.line] = use
