@@ -69,7 +69,11 @@ def test_compare_within_study_matches_r() -> None:
     assert test3["p_value"] == pytest.approx(0.931734784568187, rel=1e-9)
     assert test3["test"] == "Pearson's χ² test"
     text = within_study.describe_within_study(frame, test, "the share discordant")
-    assert "gt 1y: 29/41 (70.7%" in text and "p = 0.043" in text
+    # the key and its levels in readers' words (issue 13 item 13: no 'gt 1y' slugs)
+    assert text.startswith("By time since biopsy, the share discordant: \\> 1 year: 29/41 "
+                           "(70.7%") and "p = 0.043" in text
+    listed = within_study.comparisons_markdown([(frame, test), (frame, test)], "the share")
+    assert listed.count("\n- By time since biopsy") == 1 and listed.startswith("- By")
     with pytest.raises(ValueError, match="fewer than two levels"):
         within_study.compare_within_study(table, "nothing")
 

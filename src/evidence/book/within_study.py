@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "compare_subgroups",
     "compare_within_study",
+    "comparisons_markdown",
     "describe_level_comparisons",
     "describe_within_study",
     "level_table",
@@ -211,8 +212,16 @@ def compare_within_study(table: pd.DataFrame, key: str) -> tuple[pd.DataFrame, d
 
 def describe_within_study(frame: pd.DataFrame, test: dict[str, Any], what: str) -> str:
     """One sentence comparing subgroup levels within a study."""
-    parts = [f"{escape_markdown(r.level.replace('_', ' '))}: {int(r.events)}/{int(r.total)} "
-             f"({fmt_pct(r.proportion)}, 95% CI {fmt_ci(r.ci_lower, r.ci_upper)})"
-             for r in frame.itertuples()]
-    return (f"By {escape_markdown(test['key'].replace('_', ' '))}, {what}: {'; '.join(parts)} "
-            f"({test['test']}, {fmt_p(test['p_value'])}).")
+    parts = [f"{escape_markdown(level_name(test['key'], r.level))}: {int(r.events)}/"
+             f"{int(r.total)} ({fmt_pct(r.proportion)}, 95% CI "
+             f"{fmt_ci(r.ci_lower, r.ci_upper)})" for r in frame.itertuples()]
+    by = escape_markdown(name(test["key"], SUBGROUP_NAMES).lower())
+    return (f"By {by}, {what}: {'; '.join(parts)} ({test['test']}, "
+            f"{fmt_p(test['p_value'])}).")
+
+
+def comparisons_markdown(comparisons: list[tuple[pd.DataFrame, dict[str, Any]]],
+                         what: str) -> str:
+    """The comparisons of a page as a Markdown bullet list, one item per subgroup key
+    (shown as a cell output: an inline glue would run the items into one paragraph)."""
+    return "\n".join("- " + describe_within_study(f, t, what) for f, t in comparisons)
