@@ -396,11 +396,24 @@ _FIGURE_SCALES_JS = ("Array.from(document.querySelectorAll(\"main img[src*='_ima
                      "i.getBoundingClientRect().width / i.naturalWidth])")
 
 
+_TEXT_PATTERNS = ((r"\bNaN\b|\bnan\b", "NaN"), (r"\b\d+\.000000\b", "float noise"),
+                  (r"(?<![\w.])[-−]\d+(?:\.\d+)?\s?%", "negative percentage"))
+
+
+def _text_problems(text: str, raw_outputs: int) -> list[str]:
+    """What a reader must never see in a page's text: NaN, float noise such as
+    '60.000000', a negative percentage, or a code cell's raw plain-text output."""
+    found = [f"{what} {re.findall(pattern, text)[:3]}" for pattern, what in _TEXT_PATTERNS
+             if re.search(pattern, text)]
+    return found + ([f"{raw_outputs} raw code output(s)"] if raw_outputs else [])
+
+
 def test_no_page_scrolls_sideways_and_figure_text_stays_legible(browser: Any,
                                                                 book: Book) -> None:
     """Every page at 1280 px and at a 390 px phone: the page never scrolls horizontally
     (wide tables and figures scroll inside their own box), and on the phone no figure is
-    shown so small that its text falls below 9 CSS px."""
+    shown so small that its text falls below 9 CSS px; no page's text shows NaN, float
+    noise, a negative percentage or a code cell's raw output."""
     context, page, log = _context(browser, book)
     problems: list[str] = []
     try:
@@ -411,6 +424,10 @@ def test_no_page_scrolls_sideways_and_figure_text_stays_legible(browser: Any,
                 wide = page.evaluate(_OVERFLOW_JS)
                 if wide:
                     problems.append(f"{rel} at {width} px overflows horizontally: {wide}")
+                if width == 1280:
+                    problems += [f"{rel}: {what}" for what in _text_problems(
+                        page.inner_text("main"), page.locator("main .output.text_plain, "
+                                                              "main .output_text").count())]
                 for src, scale in page.evaluate(_FIGURE_SCALES_JS) if width == 390 else []:
                     if scale < _LEGIBLE_SCALE - 0.005:
                         problems.append(f"{rel} at {width} px: {src} shown at {scale:.0%} of "
