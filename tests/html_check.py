@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
 
 #: Tags a rendered registry table may contain; anything else came from the registry.
 ALLOWED_TAGS = {"div", "table", "caption", "thead", "tbody", "tr", "th", "td", "a", "details",
@@ -35,3 +36,15 @@ def parse(fragment: str) -> Collector:
     return c
 
 
+
+
+def reader_text(path: Path, tag: str = "main") -> str:
+    """The visible text of a built page's ``<tag>`` element: scripts and styles removed,
+    tags dropped, entities decoded, whitespace collapsed."""
+    import html
+    import re
+
+    raw = path.read_text(encoding="utf-8")
+    part = raw[raw.index(f"<{tag}"):raw.index(f"</{tag}>")]
+    part = re.sub(r"<(script|style)\b.*?</\1>", "", part, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", part)))

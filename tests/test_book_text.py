@@ -7,11 +7,11 @@ texts (``real_book.TRICKY``) is why labels are never matched whole.
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 
 import pytest
+from html_check import reader_text
 from real_book import RealBook
 
 pytestmark = pytest.mark.slow
@@ -19,10 +19,7 @@ pytestmark = pytest.mark.slow
 
 def _text(page: Path) -> str:
     """The main column of a page as plain text, whitespace collapsed."""
-    raw = page.read_text(encoding="utf-8")
-    main = raw[raw.find("<main"):raw.find("</main>")]
-    main = re.sub(r"<script.*?</script>|<style.*?</style>", "", main, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", main)))
+    return reader_text(page)
 
 
 def test_chapters_say_what_the_registry_holds(real_book: RealBook) -> None:

@@ -12,13 +12,12 @@ that estimate.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
+from html_check import reader_text
 from real_book import REPO, TRICKY, RealBook, add_trial
 
 from evidence.book.text import fmt_ci, fmt_pct
@@ -32,10 +31,7 @@ NEW = "livingtrial2026"
 
 def page_text(path: Path) -> str:
     """The visible text of a page's article (tags removed, entities decoded)."""
-    raw = path.read_text(encoding="utf-8")
-    article = raw[raw.index("<article"):raw.index("</article>")]
-    article = re.sub(r"<(script|style)\b.*?</\1>", "", article, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", article)))
+    return reader_text(path, "article")
 
 
 def estimate(result: dict) -> str:
