@@ -71,9 +71,13 @@ def replace_in(path: Path, old: str, new: str) -> None:
 
 
 def book_with_template(tmp_path: Path, method: str = "GLMM") -> Path:
-    """A fixture book copy with the analysis ``pooled`` of the real pool_proportions."""
+    """A fixture book copy with the analysis ``pooled`` of the real pool_proportions, and
+    the book's glossary (the template links its abbreviations to glossary terms)."""
     root = copy_book(tmp_path)
     shutil.copy(REPO / "notebooks" / "pool_proportions.ipynb", root / "notebooks")
+    shutil.copy(REPO / "book" / "glossary.md", root / "book")
+    replace_in(root / "analyses.yml", "      - book/results\n",
+               "      - book/results\n      - book/glossary\n")
     with (root / "analyses.yml").open("a", encoding="utf-8") as fh:
         fh.write(POOL.format(method=method))
     return root
