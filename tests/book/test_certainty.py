@@ -105,3 +105,13 @@ def test_decide_levels_and_departures() -> None:
     with pytest.raises(CertaintyError, match="outcome_id \\['y'\\] not in the summary"):
         check_outcomes(rows("y"), ["x"])
     assert c2.to_dict()["proposed"]["indirectness"]["judgement"] == "not_serious"
+    # as_proposed takes the proposal, on whatever data: a new study may change it
+    follows = decide("x", "agreement", proposals, rows(inconsistency=("as_proposed", "")))
+    assert follows.final["inconsistency"] == "serious" and follows.departures == ()
+    calmer = decide("x", "agreement", propose(ev(i2=20.0)),
+                    rows(inconsistency=("as_proposed", "")))
+    assert calmer.final["inconsistency"] == "not_serious" and calmer.level == "high"
+    # an explicit judgement that the data now contradict stops the build
+    with pytest.raises(CertaintyError, match="'serious' departs from the proposal "
+                                             "'not_serious'"):
+        decide("x", "agreement", propose(ev(i2=20.0)), rows(inconsistency=("serious", "")))

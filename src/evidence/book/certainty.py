@@ -3,8 +3,12 @@
 For each outcome of the summary of findings the library proposes a judgement for each of
 GRADE's five domains from explicit rules (below); ``data/certainty.csv`` records the
 reviewers' final judgement of each domain and, wherever it departs from the proposal, why.
-The certainty is the starting level less one step per serious and two per very serious
-domain, never below very low. The book shows both, so every departure is visible.
+A domain judged ``as_proposed`` accepts the rule on whatever the data are, so when a new
+study changes the proposal the judgement follows it (and *What's new* reports a changed
+certainty); an explicit judgement stays, and once the data make it a departure the build
+stops until the reviewers give a reason or a new judgement. The certainty is the starting
+level less one step per serious and two per very serious domain, never below very low.
+The book shows both, so every departure is visible.
 
 Starting level (by design of the evidence, GRADE):
 
@@ -45,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evidence.book.text import fmt_num, fmt_pct, plural
-from evidence.registry.appraisal import CERTAINTY_DOMAINS, CERTAINTY_JUDGEMENTS
+from evidence.registry.appraisal import AS_PROPOSED, CERTAINTY_DOMAINS, CERTAINTY_JUDGEMENTS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -283,8 +287,9 @@ def decide(outcome_id: str, kind: str, proposals: Mapping[str, Proposal],
     Raises
     ------
     CertaintyError
-        A domain without a row, a judgement outside :data:`JUDGEMENTS`, a downgrade
-        without a reason, or a departure from the proposal without a reason.
+        A domain without a row, a judgement outside :data:`JUDGEMENTS` (or
+        ``as_proposed``, which takes the proposal), a downgrade without a reason, or a
+        departure from the proposal without a reason.
     """
     rows = file_rows[file_rows["outcome_id"] == outcome_id]
     final: dict[str, str] = {}
@@ -296,10 +301,13 @@ def decide(outcome_id: str, kind: str, proposals: Mapping[str, Proposal],
             raise CertaintyError(f"data/certainty.csv: {outcome_id!r} needs exactly one row "
                                  f"for {domain!r}, found {len(row)}")
         judgement, reason = str(row["judgement"].iloc[0]), str(row["reason"].iloc[0]).strip()
+        proposal = proposals[domain]
+        if judgement == AS_PROPOSED:  # the reviewers accept the rule, on whatever data
+            judgement = proposal.judgement
         if judgement not in JUDGEMENTS:
             raise CertaintyError(f"data/certainty.csv: {outcome_id!r} {domain}: "
-                                 f"{judgement!r} is not one of {', '.join(JUDGEMENTS)}")
-        proposal = proposals[domain]
+                                 f"{judgement!r} is not one of "
+                                 f"{', '.join((*JUDGEMENTS, AS_PROPOSED))}")
         if judgement != proposal.judgement:
             departures.append(domain)
             if not reason:

@@ -45,6 +45,7 @@ from evidence.registry.sources import source_kind
 
 __all__ = [
     "APPRAISAL_KINDS",
+    "AS_PROPOSED",
     "CERTAINTY_COLUMNS",
     "CERTAINTY_DOMAINS",
     "CERTAINTY_JUDGEMENTS",
@@ -67,6 +68,9 @@ SIGNALLING_ANSWERS: tuple[str, ...] = ("Y", "PY", "PN", "N", "NI", "NA")
 CERTAINTY_DOMAINS: tuple[str, ...] = ("risk_of_bias", "inconsistency", "indirectness",
                                       "imprecision", "publication_bias")
 CERTAINTY_JUDGEMENTS: tuple[str, ...] = ("not_serious", "serious", "very_serious")
+#: A ``certainty.csv`` judgement that accepts the library's rule: the domain then takes
+#: whatever the rule proposes on the current data (and follows it when a study is added).
+AS_PROPOSED = "as_proposed"
 CERTAINTY_COLUMNS: tuple[str, ...] = ("outcome_id", "domain", "judgement", "reason")
 _OUTCOME_ID = re.compile(r"[a-z0-9_]+(:[a-z0-9_]+)*")
 RISK_OF_BIAS_COLUMNS: tuple[str, ...] = ("study_id", "tool", "domain", "signalling",
@@ -348,7 +352,7 @@ def check_certainty(table: Table) -> list[RegistryProblem]:
             check.add(record, "outcome_id", f"{outcome!r} is not an analysis id (or "
                                             "analysis:study:outcome for a two-arm row)")
         check.choice(record, "domain", CERTAINTY_DOMAINS)
-        check.choice(record, "judgement", CERTAINTY_JUDGEMENTS)
+        check.choice(record, "judgement", (*CERTAINTY_JUDGEMENTS, AS_PROPOSED))
         key = (outcome, domain)
         if key in seen:
             check.add(record, "domain", f"{domain!r} of {outcome!r} given twice (first on "

@@ -45,8 +45,8 @@ from evidence.stats._bayes_quadrature import (
 from evidence.stats._bayes_summaries import (
     BayesFit,
     _density_grids,
+    _existing_moments,
     _moment_exists,
-    _moment_note,
     _summaries,
 )
 
@@ -254,19 +254,8 @@ def fit_binomial(x: np.ndarray, n: np.ndarray, tp: _TauPrior, mp: _MuPrior, leve
     new_sd = math.sqrt(max(float(om_k @ (mu_k ** 2 + tau_k ** 2)) - mu_mean ** 2, 0.0))
     np_mean, np2 = _normal_expit_mean(mu_k, tau_k, om_k)
     np_sd = math.sqrt(max(np2 - np_mean ** 2, 0.0))
-    if not has1:
-        t_mean, new_mean = math.inf, math.nan
-        _moment_note("tau", notes)
-        _moment_note("theta_new", notes)
-        if mp.flat:
-            mu_mean = math.nan
-            _moment_note("mu", notes)
-    if not has2:
-        t_sd, new_sd = math.inf, math.inf
-        if mp.flat:
-            mu_sd = math.inf
-        if has1:
-            _moment_note("tau (sd)", notes)
+    (t_mean, t_sd), (mu_mean, mu_sd), (new_mean, new_sd) = _existing_moments(
+        has1, has2, mp.flat, notes, (t_mean, t_sd), (mu_mean, mu_sd), (new_mean, new_sd))
 
     # -- shrinkage: densities on panels placed with moments from a sample of nodes,
     #    then exact moments from the densities

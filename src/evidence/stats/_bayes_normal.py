@@ -32,8 +32,8 @@ from evidence.stats._bayes_quadrature import (
 from evidence.stats._bayes_summaries import (
     BayesFit,
     _density_grids,
+    _existing_moments,
     _moment_exists,
-    _moment_note,
     _summaries,
 )
 
@@ -129,19 +129,8 @@ def fit_normal(y: np.ndarray, v: np.ndarray, tp: _TauPrior, mp: _MuPrior, level:
     mu_mean, mu_sd = (float(a[0]) for a in mu_mix.moments())
     new_mean, new_sd = (float(a[0]) for a in new_mix.moments())
     sh_mean, sh_sd = sh_mix.moments()
-    if not has1:
-        t_mean, new_mean = math.inf, math.nan
-        _moment_note("tau", notes)
-        _moment_note("theta_new", notes)
-        if mp.flat:
-            mu_mean = math.nan
-            _moment_note("mu", notes)
-    if not has2:
-        t_sd, new_sd = math.inf, math.inf
-        if mp.flat:
-            mu_sd = math.inf
-        if has1:
-            _moment_note("tau (sd)", notes)
+    (t_mean, t_sd), (mu_mean, mu_sd), (new_mean, new_sd) = _existing_moments(
+        has1, has2, mp.flat, notes, (t_mean, t_sd), (mu_mean, mu_sd), (new_mean, new_sd))
 
     mu_s = _summaries(mu_d, ["mu"], level, np.array([mu_mean]), np.array([mu_sd]), notes)[0]
     tau_s = _summaries(tau_d, ["tau"], level, np.array([t_mean]), np.array([t_sd]), notes)[0]

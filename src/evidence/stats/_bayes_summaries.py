@@ -207,6 +207,30 @@ def _density_grids(mu_d: _Dist, tau_d: _Dist) -> tuple[np.ndarray, ...]:
     return mu_grid, mu_dens, tau_grid, tau_dens
 
 
+def _existing_moments(has1: bool, has2: bool, flat: bool, notes: list[str],
+                      tau: tuple[float, float], mu: tuple[float, float],
+                      new: tuple[float, float]
+                      ) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+    """(mean, sd) of tau, mu and theta_new with the moments that do not exist replaced
+    (no first moment: means nan, tau's mean inf; no second: sds inf), each noted; mu's
+    moments go only under a flat prior on mu."""
+    (t_mean, t_sd), (mu_mean, mu_sd), (new_mean, new_sd) = tau, mu, new
+    if not has1:
+        t_mean, new_mean = math.inf, math.nan
+        _moment_note("tau", notes)
+        _moment_note("theta_new", notes)
+        if flat:
+            mu_mean = math.nan
+            _moment_note("mu", notes)
+    if not has2:
+        t_sd, new_sd = math.inf, math.inf
+        if flat:
+            mu_sd = math.inf
+        if has1:
+            _moment_note("tau (sd)", notes)
+    return (t_mean, t_sd), (mu_mean, mu_sd), (new_mean, new_sd)
+
+
 def _moment_note(label: str, notes: list[str]) -> None:
     notes.append(f"the posterior mean/sd of {label} does not exist (heavy-tailed posterior); "
                  "reported as nan/inf")
