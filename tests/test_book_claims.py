@@ -83,7 +83,9 @@ def add_trial_and_flip_treat_ctc(data: Path) -> None:
     _edit(data / "outcomes.csv", flip)
 
     def rejudge(row: dict[str, str]) -> None:
-        # the reviewers re-judge the outcomes the edit changed (a departure needs a reason)
+        # the reviewers note their re-judgement of the outcomes the edit changed (their
+        # domains are as_proposed, so the rule's new proposals are followed; the reason
+        # is shown beside them)
         if row["outcome_id"] in ("orr", "two_arm:ignatiadis2018:ctc_persistence") \
                 and not row["reason"]:
             row["reason"] = "re-judged after the update"

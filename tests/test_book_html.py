@@ -29,7 +29,8 @@ def test_no_page_holds_planted_markup_unescaped(real_book: RealBook) -> None:
 
 def test_summary_of_findings_certainty_is_the_files_final_judgement(real_book: RealBook) -> None:
     """Every SoF row's certainty follows from data/certainty.csv's final judgements (start
-    level less the downgrades), and every departure from a proposal gives a reason."""
+    level less the downgrades; ``as_proposed`` takes the rule's proposal), and every
+    departure from a proposal gives a reason."""
     import json
 
     import pandas as pd
@@ -44,10 +45,13 @@ def test_summary_of_findings_certainty_is_the_files_final_judgement(real_book: R
         mine = file_rows[file_rows["outcome_id"] == row["outcome_id"]]
         assert len(mine) == 5, row["outcome_id"]
         grade = row["grade"]
-        assert grade["final"] == dict(zip(mine["domain"], mine["judgement"], strict=True))
+        # the file's judgement, or the rule's proposal where the file says as_proposed
+        judged = {d: (grade["proposed"][d]["judgement"] if j == "as_proposed" else j)
+                  for d, j in zip(mine["domain"], mine["judgement"], strict=True)}
+        assert grade["final"] == judged
         kind_start = grade["start"]
         assert kind_start in ("high", "low")
-        down = sum(steps[j] for j in mine["judgement"])
+        down = sum(steps[j] for j in judged.values())
         level = LEVELS[min(LEVELS.index(kind_start) + down, 3)]
         assert row["certainty"] == level, row["outcome_id"]
         for domain in grade["departures"]:
