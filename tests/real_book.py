@@ -38,7 +38,9 @@ PLANTED = {"studies.csv": ("label", "design", "intervention", "her2_cutoff", "no
            "searches.csv": ("query",), "eligibility.csv": ("criterion",)}
 
 
-def _rewrite(path: Path, edit) -> None:
+def rewrite_rows(path: Path, edit) -> None:
+    """Rewrite a registry CSV with ``edit(row)`` applied to every row (a dict, changed in
+    place); the header and the other cells are kept."""
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         fields, rows = list(reader.fieldnames or []), list(reader)
@@ -66,7 +68,7 @@ def plant_markup(data_dir: Path, study_id: str) -> str:
 
     for name, columns in PLANTED.items():
         if (data_dir / name).is_file():
-            _rewrite(data_dir / name, plant(columns))
+            rewrite_rows(data_dir / name, plant(columns))
     assert study_id in labels, f"{study_id} is not in {data_dir / 'studies.csv'}"
     return labels[study_id]
 
@@ -94,12 +96,16 @@ def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         return list(reader.fieldnames or []), list(reader)
 
 
-def _append(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
+def append_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    """Append rows to a registry CSV in its own column order; a column a row does not
+    give is written empty."""
+    fields, _ = _rows(path)
     text = path.read_text(encoding="utf-8")
     with path.open("a", newline="", encoding="utf-8") as fh:
         if text and not text.endswith("\n"):
             fh.write("\n")
-        csv.DictWriter(fh, fieldnames=fields, lineterminator="\n").writerows(rows)
+        csv.DictWriter(fh, fieldnames=fields, lineterminator="\n").writerows(
+            [{f: r.get(f, "") for f in fields} for r in rows])
 
 
 def add_trial(data_dir: Path, study_id: str, label: str, events: int, total: int) -> None:
@@ -111,31 +117,33 @@ def add_trial(data_dir: Path, study_id: str, label: str, events: int, total: int
     identification search (whose ``records_returned`` grows by one) so the logs still add
     up; every other row is left as it is.
     """
-    fields, studies = _rows(data_dir / "studies.csv")
+    _, studies = _rows(data_dir / "studies.csv")
     template = next(s for s in studies if s["study_id"] == TEMPLATE_TRIAL)
-    _append(data_dir / "studies.csv", fields, [{
+    append_rows(data_dir / "studies.csv", [{
         **template, "study_id": study_id, "label": label, "year": "2026", "doi": "",
         "cohort": "", "citation": f"{label} (a trial added by the test suite)"}])
-    fields, outcomes = _rows(data_dir / "outcomes.csv")
+    _, outcomes = _rows(data_dir / "outcomes.csv")
     row = next(r for r in outcomes if r["study_id"] == TEMPLATE_TRIAL
                and r["outcome"] == "objective_response" and r.get("use") == "primary"
                and r.get("arm_role") == "experimental")
-    _append(data_dir / "outcomes.csv", fields, [{
+    append_rows(data_dir / "outcomes.csv", [{
         **row, "study_id": study_id, "events": str(events), "total": str(total),
         "printed": f"{events}/{total}" if row.get("printed") else "", "note": ""}])
-    fields, judgements = _rows(data_dir / "risk_of_bias.csv")
-    _append(data_dir / "risk_of_bias.csv", fields,
-            [{**r, "study_id": study_id} for r in judgements if r["study_id"] == TEMPLATE_TRIAL])
-    sfields, searches = _rows(data_dir / "searches.csv")
-    first = next(s for s in searches if s.get("purpose", "") in ("", "identification"))
-    first["records_returned"] = str(int(first["records_returned"]) + 1)
-    with (data_dir / "searches.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=sfields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(searches)
-    fields, records = _rows(data_dir / "screening.csv")
+    _, judgements = _rows(data_dir / "risk_of_bias.csv")
+    append_rows(data_dir / "risk_of_bias.csv",
+                [{**r, "study_id": study_id} for r in judgements
+                 if r["study_id"] == TEMPLATE_TRIAL])
+    first: dict[str, str] = {}
+
+    def one_more_record(search: dict[str, str]) -> None:
+        if not first and search.get("purpose", "") in ("", "identification"):
+            search["records_returned"] = str(int(search["records_returned"]) + 1)
+            first.update(search)
+
+    rewrite_rows(data_dir / "searches.csv", one_more_record)
+    _, records = _rows(data_dir / "screening.csv")
     record = next(r for r in records if r["study_id"] == TEMPLATE_TRIAL)
-    _append(data_dir / "screening.csv", fields, [{
+    append_rows(data_dir / "screening.csv", [{
         **record, "record_id": f"test_{study_id}", "search_ids": first["search_id"],
         "identifier": "", "url": f"https://example.org/{study_id}",
         "first_author": label.split()[0], "year": "2026", "title": label,

@@ -7,14 +7,13 @@ abstract and the claims show the new numbers and the sentences their rules choos
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
 from pathlib import Path
 
 import pytest
-from real_book import RealBook
+from real_book import RealBook, append_rows, rewrite_rows
 
 from evidence.pipeline.cli import main
 from evidence.registry.appraisal import TOOLS
@@ -24,30 +23,10 @@ pytestmark = pytest.mark.slow
 NEW = "newtrial2026"
 
 
-def _append(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open(newline="", encoding="utf-8") as fh:
-        fields = list(csv.DictReader(fh).fieldnames or [])
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
-        writer.writerows([{f: r.get(f, "") for f in fields} for r in rows])
-
-
-def _edit(path: Path, edit) -> None:
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        fields, rows = list(reader.fieldnames or []), list(reader)
-    for row in rows:
-        edit(row)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def add_trial_and_flip_treat_ctc(data: Path) -> None:
     """A new single-arm trial with 9 of 10 responses (and its search, screening record and
     appraisal), and Treat CTC's trastuzumab arm at 25 of 31 persisting CTCs."""
-    _append(data / "studies.csv", [{
+    append_rows(data / "studies.csv", [{
         "study_id": NEW, "label": "New Trial 2026", "year": "2026",
         "design": "single-arm phase II", "setting": "metastatic", "tissue_her2": "negative",
         "ctc_assay": "CellSearch", "her2_method": "immunofluorescence",
@@ -57,20 +36,20 @@ def add_trial_and_flip_treat_ctc(data: Path) -> None:
         "agent": "trastuzumab", "randomized": "no", "source": "doi:10.1000/new2026",
         "url": "https://example.org/new2026", "locator": "Abstract",
         "retrieved": "2026-12-01", "tissue_source": "primary"}])
-    _append(data / "outcomes.csv", [{
+    append_rows(data / "outcomes.csv", [{
         "study_id": NEW, "arm": "all", "outcome": "objective_response", "events": "9",
         "total": "10", "source": "doi:10.1000/new2026", "use": "primary",
         "arm_role": "experimental", "url": "https://example.org/new2026",
         "locator": "Abstract, Results", "printed": "9 of 10 responded",
         "retrieved": "2026-12-01", "source_level": "primary"}])
-    _append(data / "searches.csv", [{
+    append_rows(data / "searches.csv", [{
         "search_id": "test_s001", "date": "2026-12-01", "source": "search tool, corpus pages",
         "query": "new trial", "records_returned": "1", "question": "therapy"}])
-    _append(data / "screening.csv", [{
+    append_rows(data / "screening.csv", [{
         "record_id": "test_r001", "search_ids": "test_s001", "identifier": "doi:10.1000/new2026",
         "title": "A trial", "record_type": "journal_article", "stage": "eligibility",
         "decision": "included", "questions": "therapy", "study_id": NEW}])
-    _append(data / "risk_of_bias.csv", [{
+    append_rows(data / "risk_of_bias.csv", [{
         "study_id": NEW, "tool": "jbi_case_series", "domain": code, "judgement": "yes",
         "reason": "stated in the report", "source": "doi:10.1000/new2026",
         "locator": "Methods", "retrieved": "2026-12-01"}
@@ -80,7 +59,7 @@ def add_trial_and_flip_treat_ctc(data: Path) -> None:
         if (row["study_id"], row["arm"], row["outcome"], row.get("use", "")) == (
                 "ignatiadis2018", "trastuzumab", "ctc_persistence", "primary"):
             row["events"], row["printed"] = "25", "25 of 31"
-    _edit(data / "outcomes.csv", flip)
+    rewrite_rows(data / "outcomes.csv", flip)
 
     def rejudge(row: dict[str, str]) -> None:
         # the reviewers note their re-judgement of the outcomes the edit changed (their
@@ -89,7 +68,7 @@ def add_trial_and_flip_treat_ctc(data: Path) -> None:
         if row["outcome_id"] in ("orr", "two_arm:ignatiadis2018:ctc_persistence") \
                 and not row["reason"]:
             row["reason"] = "re-judged after the update"
-    _edit(data / "certainty.csv", rejudge)
+    rewrite_rows(data / "certainty.csv", rejudge)
 
 
 def page_text(root: Path, page: str) -> str:
