@@ -114,19 +114,17 @@ def _stale(config: BookConfig, data_dir: str | Path, registry: Registry) -> dict
 
 def _registry(config: BookConfig, data_dir: str | Path) -> Registry:
     from evidence.pipeline.layout import CACHE_DIR
-    from evidence.registry import RegistryError, load, validate
+    from evidence.registry import RegistryError, load
 
     data = _data(config, data_dir)
-    problems = validate(data)
-    if problems:
+    try:  # load validates (or reads the tables it validated before from the cache)
+        return load(data, cache_dir=config.root / CACHE_DIR)
+    except RegistryError as exc:
+        problems = exc.problems
         shown = "\n".join(f"  {p}" for p in problems[:_SHOWN])
         more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
         raise ReleaseError(f"the registry in {data} does not validate ({len(problems)} "
-                           f"problem(s)); nothing was released:\n{shown}{more}")
-    try:
-        return load(data, cache_dir=config.root / CACHE_DIR)
-    except RegistryError as exc:  # pragma: no cover - validate() found nothing just above
-        raise ReleaseError(str(exc)) from exc
+                           f"problem(s)); nothing was released:\n{shown}{more}") from exc
 
 
 def make_release(config: BookConfig, version: str, note: str, *,
