@@ -89,6 +89,6 @@ def test_feasibility_accounts_for_the_loss_between_eligibility_and_treatment() -
     assert "about 36 eligible patients and about 360 screened" in text
     # the share treated is planned with its CI, even from 4 trials
     assert "in the 4 trials of the registry that report it, 50% of eligible patients were " \
-           "(95% CI 25% to 100%)" in text
+           "treated (95% CI 25% to 100%)" in text
     bare = feasibility.describe_feasibility(feasibility.feasibility(yield_, 0.5, 0.8, 0.05, 0.2))
     assert "registry records no count of eligible patients who were treated" in bare

@@ -230,7 +230,7 @@ def describe_feasibility(f: dict[str, Any]) -> str:
     trials = (f"the {t['k']} trials of the registry that report it" if t.get("k")
               else "the registry")
     text += (f" Not every eligible patient is treated: in {trials}, "
-             f"{fmt_pct(t['estimate'], 0)} of eligible patients were ({t_int} "
+             f"{fmt_pct(t['estimate'], 0)} of eligible patients were treated ({t_int} "
              f"{fmt_pct(t['lower'], 0)} to {fmt_pct(t['upper'], 0)}). Treating {d['n']} "
              f"patients therefore needs about {whole(f['eligible_needed']['estimate_ceil'])} "
              f"eligible patients and about {whole(both['estimate_ceil'])} screened "
